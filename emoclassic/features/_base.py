@@ -1,0 +1,260 @@
+"""The machinery every feature extractor shares: cache look-up, parallel batches, bad items.
+
+An extractor is a stateless scikit-learn transformer: ``fit`` learns nothing, ``transform`` maps
+each item (an audio file or segment, a sentence with its context, a waveform row) to one vector.
+Subclasses say how to turn ``X`` into items and how to compute one batch of items; this base
+class looks each item up in the :class:`FeatureStore`, computes only the misses (in parallel
+chunks, each stored as soon as it is done, so an interrupted run keeps its work) and collects
+per-item failures instead of dying on the first bad file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from ..exceptions import BatchError, ConfigError, EmoclassicError
+from ._store import FeatureStore, make_key, resolve_store
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["BaseExtractor", "Item", "ExtractionResult", "extract"]
+
+#: Parameters that change how, not what, is computed: never part of a cache key.
+RUNTIME_PARAMS = frozenset({"cache", "n_jobs", "on_error", "progress", "batch_size"})
+
+
+@dataclass(frozen=True)
+class Item:
+    """One unit of extraction.
+
+    ``key_parts`` identify the input for the cache (None: do not cache, e.g. an in-memory
+    waveform without a stable identity); ``payload`` is whatever ``_compute_batch`` needs.
+    """
+
+    id: str
+    key_parts: tuple | None
+    payload: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass
+class ExtractionResult:
+    """Features of the items that worked, their ids, and what failed and why."""
+
+    features: np.ndarray
+    ids: list[str]
+    failures: list[tuple[str, str]]
+    feature_names: list[str]
+    ok: np.ndarray  # boolean mask over the input rows
+
+
+def _chunks(seq: Sequence, size: int) -> Iterator[Sequence]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def _run_chunk(
+    extractor: BaseExtractor, chunk: list[tuple[int, Item, str | None]], store: FeatureStore | None
+) -> list[tuple[int, np.ndarray | None, Exception | None]]:
+    """Compute one chunk of cache misses and store each good result (runs in a worker)."""
+    items = [it for _, it, _ in chunk]
+    try:
+        results = extractor._compute_batch(items)
+    except EmoclassicError as exc:  # a batch-level failure: retry item by item to isolate it
+        results = [exc] if len(items) == 1 else [extractor._compute_one_safe(it) for it in items]
+    out = []
+    for (idx, _, key), res in zip(chunk, results, strict=True):
+        if isinstance(res, Exception):
+            out.append((idx, None, res))
+            continue
+        vec = np.asarray(res, dtype=np.float32).reshape(-1)
+        if store is not None and key is not None:
+            store.put(key, vec)
+        out.append((idx, vec, None))
+    return out
+
+
+class BaseExtractor(TransformerMixin, BaseEstimator):
+    """Base class of stateless, cached, batch-tolerant feature extractors.
+
+    Subclasses implement ``_items(X)``, ``_compute_batch(items)`` (a list with one vector or
+    one ``EmoclassicError`` instance per item) and ``get_feature_names_out``; they declare the
+    runtime parameters ``cache``, ``n_jobs`` and ``on_error`` in their own ``__init__``.
+
+    ``on_error="raise"`` raises after the whole batch ran (the good items are cached): a single
+    bad item re-raises its own error, several raise :class:`BatchError` listing them.
+    ``on_error="nan"`` returns NaN rows for bad items instead.
+    """
+
+    #: items per parallel task; subclasses with per-call overhead (a model) raise it
+    _chunk_size: int = 8
+    #: name of the kind of item in messages
+    _item_noun: str = "item"
+
+    # -- to implement -------------------------------------------------------------------
+    def _items(self, X) -> list[Item]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _compute_batch(self, items: list[Item]) -> list[np.ndarray | Exception]:
+        return [self._compute_one_safe(it) for it in items]
+
+    def _compute_one(self, item: Item) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- shared ---------------------------------------------------------------------------
+    def _compute_one_safe(self, item: Item) -> np.ndarray | Exception:
+        try:
+            return self._compute_one(item)
+        except EmoclassicError as exc:
+            return exc
+
+    def _config(self) -> dict:
+        """Everything that determines the output values (part of every cache key)."""
+        params = {k: v for k, v in self.get_params(deep=False).items() if k not in RUNTIME_PARAMS}
+        return {"class": type(self).__name__, **params, **self._extra_identity()}
+
+    def _extra_identity(self) -> dict:
+        """Identity of external state (a model's weights hash, say) for cache keys."""
+        return {}
+
+    def fit(self, X, y=None):
+        """Learn nothing (the extractor is stateless); validate the input once."""
+        self._check_params()
+        self._fit_input(X)
+        return self
+
+    def _fit_input(self, X) -> None:
+        """Hook for subclasses that record ``n_features_in_`` for array input."""
+
+    def _check_params(self) -> None:
+        if getattr(self, "on_error", "raise") not in ("raise", "nan"):
+            raise ConfigError(
+                f"on_error={self.on_error!r} is not valid; use 'raise' or 'nan'"
+            )
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True  # stateless: usable without fit, as FunctionTransformer
+
+    def transform(self, X) -> np.ndarray:
+        """One float32 row per item of ``X`` (see the class docs for bad items)."""
+        self._check_params()
+        features, failures = self._transform_all(X)
+        if failures and self.on_error == "raise":
+            self._raise_failures(failures)
+        return features
+
+    def _raise_failures(self, failures: list[tuple[str, str, Exception]]) -> None:
+        if len(failures) == 1:
+            raise failures[0][2]
+        lines = "; ".join(f"{i}: {m}" for i, m, _ in failures[:3])
+        more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
+        raise BatchError(
+            f"{len(failures)} {self._item_noun}(s) failed{more}: {lines}. The other items were "
+            "computed and cached; fix or drop the failed ones (on_error='nan' keeps going)",
+            [(i, m) for i, m, _ in failures],
+        )
+
+    def _transform_all(self, X) -> tuple[np.ndarray, list[tuple[str, str, Exception]]]:
+        items = self._items(X)
+        store = resolve_store(getattr(self, "cache", None))
+        n = len(items)
+        vectors: list[np.ndarray | None] = [None] * n
+        errors: dict[int, Exception] = {}
+        todo: list[tuple[int, Item, str | None]] = []
+        config = self._config() if store is not None else None
+        for i, it in enumerate(items):
+            key = None
+            if store is not None and it.key_parts is not None:
+                key = make_key(config, it.key_parts)
+                cached = store.get(key)
+                if cached is not None:
+                    vectors[i] = cached
+                    continue
+            todo.append((i, it, key))
+        if todo:
+            logger.info(
+                "%s: computing %d of %d %ss (%d cached)",
+                type(self).__name__, len(todo), n, self._item_noun, n - len(todo),
+            )
+            for idx, vec, exc in self._run(todo, store):
+                if vec is None:
+                    errors[idx] = exc
+                else:
+                    vectors[idx] = vec
+        dims = {v.shape[0] for v in vectors if v is not None}
+        if len(dims) > 1:
+            raise ConfigError(
+                f"{type(self).__name__} produced vectors of different lengths {sorted(dims)}; "
+                "clear the feature cache if the extractor code changed"
+            )
+        d = dims.pop() if dims else self._n_features_hint()
+        out = np.full((n, d), np.nan, dtype=np.float32)
+        for i, v in enumerate(vectors):
+            if v is not None:
+                out[i] = v
+        failures = [(items[i].id, str(e), e) for i, e in sorted(errors.items())]
+        for item_id, msg, _ in failures:
+            logger.warning("%s %s failed: %s", self._item_noun, item_id, msg)
+        return out, failures
+
+    def _n_features_hint(self) -> int:
+        try:
+            return len(self.get_feature_names_out())
+        except Exception:  # noqa: BLE001 - names may need data; 0 columns is honest then
+            return 0
+
+    def _run(self, todo, store):
+        """Yield ``(index, vector|None, error|None)`` for each item to compute."""
+        from tqdm.auto import tqdm
+
+        n_jobs = getattr(self, "n_jobs", 1) or 1
+        chunk = max(1, int(getattr(self, "batch_size", None) or self._chunk_size))
+        chunks = list(_chunks(todo, chunk))
+        bar = tqdm(
+            total=len(todo),
+            desc=type(self).__name__,
+            unit=self._item_noun,
+            disable=not getattr(self, "progress", False),
+            leave=False,
+        )
+        try:
+            if n_jobs == 1 or len(chunks) == 1:
+                results = (_run_chunk(self, c, store) for c in chunks)
+            else:
+                from joblib import Parallel, delayed
+
+                results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                    delayed(_run_chunk)(self, c, store) for c in chunks
+                )
+            for res in results:
+                bar.update(len(res))
+                yield from res
+        finally:
+            bar.close()
+
+
+def extract(extractor: BaseExtractor, X) -> ExtractionResult:
+    """Run ``extractor`` over ``X`` keeping going past bad items: the batch-friendly entry point.
+
+    Returns the rows that worked, their ids and the failures; nothing computed is lost.
+    """
+    features, failures = extractor._transform_all(X)
+    items = extractor._items(X)
+    failed = {i for i, _, _ in failures}
+    ok = np.array([it.id not in failed for it in items], dtype=bool)
+    try:
+        names = list(extractor.get_feature_names_out())
+    except Exception:  # noqa: BLE001
+        names = [f"f{i}" for i in range(features.shape[1])]
+    return ExtractionResult(
+        features=features[ok],
+        ids=[it.id for it, good in zip(items, ok, strict=True) if good],
+        failures=[(i, m) for i, m, _ in failures],
+        feature_names=names,
+        ok=ok,
+    )

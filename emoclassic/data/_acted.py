@@ -1,0 +1,331 @@
+"""Readers of the acted corpora whose labels live in the file names.
+
+RAVDESS, CREMA-D, TESS, EmoDB and SAVEE encode speaker, emotion and (where there is one) the
+sentence in every file name, so each reader is a walk plus a name parser. Files that do not
+follow the naming are skipped with a warning; a folder with no matching file is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ._labels import is_canonical, to_canonical
+from ._scan import AUDIO_SUFFIXES, SkipLog, finish, require_dir, walk_files
+
+__all__ = ["read_ravdess", "read_cremad", "read_tess", "read_emodb", "read_savee"]
+
+
+def _record(path: Path, **fields: Any) -> dict[str, Any]:
+    return {"path": os.path.abspath(path), **fields}
+
+
+# --------------------------------------------------------------------------- RAVDESS
+RAVDESS_LAYOUT = "ROOT/Actor_01/03-01-05-02-01-01-01.wav (.wav or .flac)"
+RAVDESS_EMOTIONS = {
+    "01": "neutral",
+    "02": "calm",
+    "03": "happiness",
+    "04": "sadness",
+    "05": "anger",
+    "06": "fear",
+    "07": "disgust",
+    "08": "surprise",
+}
+RAVDESS_STATEMENTS = {
+    "01": "Kids are talking by the door",
+    "02": "Dogs are sitting by the door",
+}
+_RAVDESS_NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
+_VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+
+
+def read_ravdess(root: str | os.PathLike[str], *, include_song: bool = True) -> pd.DataFrame:
+    """Read RAVDESS audio files (speech and, unless ``include_song=False``, song).
+
+    Names are modality-channel-emotion-intensity-statement-repetition-actor; only audio-only
+    files (modality 03) are read, videos are skipped with a warning.
+    """
+    folder = require_dir(root, "ravdess", RAVDESS_LAYOUT)
+    skips = SkipLog("ravdess")
+    records = []
+    for path in walk_files(folder, AUDIO_SUFFIXES + _VIDEO_SUFFIXES):
+        if path.suffix.lower() in _VIDEO_SUFFIXES:
+            skips.skip(path, "video file; only the audio-only files (03-...) are read")
+            continue
+        match = _RAVDESS_NAME.match(path.stem)
+        if match is None:
+            skips.skip(path, "name is not MM-CC-EE-II-SS-RR-AA (e.g. 03-01-05-02-01-01-01)")
+            continue
+        modality, channel, emotion, intensity, statement, repetition, actor = match.groups()
+        if modality != "03":
+            skips.skip(path, f"modality {modality} is not 03 (audio-only)")
+            continue
+        if (
+            channel not in ("01", "02")
+            or emotion not in RAVDESS_EMOTIONS
+            or intensity not in ("01", "02")
+            or statement not in RAVDESS_STATEMENTS
+        ):
+            skips.skip(
+                path,
+                "a code is out of range (channel 01-02, emotion 01-08, "
+                "intensity 01-02, statement 01-02)",
+            )
+            continue
+        if channel == "02" and not include_song:
+            continue
+        records.append(
+            _record(
+                path,
+                id=path.stem,
+                text=RAVDESS_STATEMENTS[statement],
+                label=RAVDESS_EMOTIONS[emotion],
+                label_original=emotion,
+                speaker=actor,
+                intensity="normal" if intensity == "01" else "strong",
+                vocal_channel="speech" if channel == "01" else "song",
+                repetition=int(repetition),
+                gender="male" if int(actor) % 2 else "female",
+            )
+        )
+    return finish(
+        records,
+        corpus="ravdess",
+        folder=folder,
+        layout=RAVDESS_LAYOUT,
+        skips=skips,
+        extra_columns=("intensity", "vocal_channel", "repetition", "gender"),
+    )
+
+
+# --------------------------------------------------------------------------- CREMA-D
+CREMAD_LAYOUT = "ROOT/AudioWAV/1001_DFA_ANG_XX.wav (actor_sentence_emotion_level)"
+CREMAD_SENTENCES = {
+    "IEO": "It's eleven o'clock",
+    "TIE": "That is exactly what happened",
+    "IOM": "I'm on my way to the meeting",
+    "IWW": "I wonder what this is about",
+    "TAI": "The airplane is almost full",
+    "MTI": "Maybe tomorrow it will be cold",
+    "IWL": "I would like a new alarm clock",
+    "ITH": "I think I have a doctor's appointment",
+    "DFA": "Don't forget a jacket",
+    "ITS": "I think I've seen this before",
+    "TSI": "The surface is slick",
+    "WSI": "We'll stop in a couple of minutes",
+}
+CREMAD_EMOTIONS = {
+    "ANG": "anger",
+    "DIS": "disgust",
+    "FEA": "fear",
+    "HAP": "happiness",
+    "NEU": "neutral",
+    "SAD": "sadness",
+}
+CREMAD_LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
+_CREMAD_NAME = re.compile(r"^(\d{4})_([A-Za-z]{3})_([A-Za-z]{3})_([A-Za-z]{2})$")
+
+
+def read_cremad(root: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read CREMA-D from the folder holding ``AudioWAV/`` or from ``AudioWAV/`` itself."""
+    folder = require_dir(root, "cremad", CREMAD_LAYOUT)
+    audio = folder / "AudioWAV"
+    search = audio if audio.is_dir() else folder
+    skips = SkipLog("cremad")
+    records = []
+    for path in walk_files(search, AUDIO_SUFFIXES):
+        match = _CREMAD_NAME.match(path.stem)
+        if match is None:
+            skips.skip(path, "name is not ACTOR_SENTENCE_EMOTION_LEVEL (e.g. 1001_DFA_ANG_XX)")
+            continue
+        actor, sentence, emotion, level = match.groups()
+        sentence, emotion, level = sentence.upper(), emotion.upper(), level.upper()
+        if sentence not in CREMAD_SENTENCES or emotion not in CREMAD_EMOTIONS:
+            skips.skip(path, f"unknown sentence {sentence!r} or emotion {emotion!r} code")
+            continue
+        records.append(
+            _record(
+                path,
+                id=path.stem,
+                text=CREMAD_SENTENCES[sentence],
+                label=CREMAD_EMOTIONS[emotion],
+                label_original=emotion,
+                speaker=actor,
+                intensity=CREMAD_LEVELS.get(level, level.lower()),
+            )
+        )
+    return finish(
+        records,
+        corpus="cremad",
+        folder=search,
+        layout=CREMAD_LAYOUT,
+        skips=skips,
+        extra_columns=("intensity",),
+    )
+
+
+# --------------------------------------------------------------------------- TESS
+TESS_LAYOUT = "ROOT/OAF_angry/OAF_back_angry.wav, ROOT/YAF_pleasant_surprised/YAF_back_ps.wav"
+_TESS_NAME = re.compile(r"^(OAF|YAF)_([A-Za-z]+)_([A-Za-z_]+)$", re.IGNORECASE)
+
+
+def read_tess(root: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read TESS: ``OAF_*``/``YAF_*`` folders of ``<speaker>_<word>_<emotion>.wav`` files.
+
+    The text is the carrier phrase with the target word ("Say the word back").
+    """
+    folder = require_dir(root, "tess", TESS_LAYOUT)
+    skips = SkipLog("tess")
+    records = []
+    for path in walk_files(folder, AUDIO_SUFFIXES):
+        match = _TESS_NAME.match(path.stem)
+        if match is None:
+            skips.skip(path, "name is not OAF_<word>_<emotion> or YAF_<word>_<emotion>")
+            continue
+        speaker, word, emotion = match.groups()
+        label = to_canonical(emotion)
+        if not is_canonical(label):
+            skips.skip(path, f"unknown emotion {emotion!r}")
+            continue
+        word = word.lower()
+        records.append(
+            _record(
+                path,
+                id=path.stem,
+                text=f"Say the word {word}",
+                label=label,
+                label_original=emotion,
+                speaker=speaker.upper(),
+                word=word,
+                gender="female",
+            )
+        )
+    return finish(
+        records,
+        corpus="tess",
+        folder=folder,
+        layout=TESS_LAYOUT,
+        skips=skips,
+        extra_columns=("word", "gender"),
+    )
+
+
+# --------------------------------------------------------------------------- EmoDB
+EMODB_LAYOUT = "ROOT/wav/03a01Fa.wav (or .flac; in wav/, audio/ or ROOT itself)"
+EMODB_EMOTIONS = {
+    "W": "anger",
+    "L": "boredom",
+    "E": "disgust",
+    "A": "fear",
+    "F": "happiness",
+    "T": "sadness",
+    "N": "neutral",
+}
+EMODB_SENTENCES = {
+    "a01": "Der Lappen liegt auf dem Eisschrank.",
+    "a02": "Das will sie am Mittwoch abgeben.",
+    "a04": "Heute abend könnte ich es ihm sagen.",
+    "a05": "Das schwarze Stück Papier befindet sich da oben neben dem Holzstück.",
+    "a07": "In sieben Stunden wird es soweit sein.",
+    "b01": "Was sind denn das für Tüten, die da unter dem Tisch stehen?",
+    "b02": "Sie haben es gerade hochgetragen und jetzt gehen sie wieder runter.",
+    "b03": "An den Wochenenden bin ich jetzt immer nach Hause gefahren und habe Agnes besucht.",
+    "b09": "Ich will das eben wegbringen und dann mit Karl was trinken gehen.",
+    "b10": "Die wird auf dem Platz sein, wo wir sie immer hinlegen.",
+}
+EMODB_GENDER = {
+    "03": "male",
+    "10": "male",
+    "11": "male",
+    "12": "male",
+    "15": "male",
+    "08": "female",
+    "09": "female",
+    "13": "female",
+    "14": "female",
+    "16": "female",
+}
+_EMODB_NAME = re.compile(r"^(\d\d)([ab]\d\d)([WLEAFTN])([a-z])$")
+
+
+def read_emodb(root: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read the Berlin EmoDB: ``SSTTTEV`` names (speaker, text code, emotion letter, take)."""
+    folder = require_dir(root, "emodb", EMODB_LAYOUT)
+    skips = SkipLog("emodb")
+    records = []
+    for path in walk_files(folder, AUDIO_SUFFIXES):
+        match = _EMODB_NAME.match(path.stem)
+        if match is None:
+            skips.skip(path, "name is not speaker+text+emotion+take (e.g. 03a01Fa)")
+            continue
+        speaker, text_code, emotion, version = match.groups()
+        records.append(
+            _record(
+                path,
+                id=path.stem,
+                text=EMODB_SENTENCES.get(text_code),
+                label=EMODB_EMOTIONS[emotion],
+                label_original=emotion,
+                speaker=speaker,
+                text_id=text_code,
+                version=version,
+                gender=EMODB_GENDER.get(speaker),
+            )
+        )
+    return finish(
+        records,
+        corpus="emodb",
+        folder=folder,
+        layout=EMODB_LAYOUT,
+        skips=skips,
+        extra_columns=("text_id", "version", "gender"),
+    )
+
+
+# --------------------------------------------------------------------------- SAVEE
+SAVEE_LAYOUT = "ROOT/DC_a01.wav (speaker_emotion+number) or ROOT/AudioData/DC/a01.wav"
+SAVEE_EMOTIONS = {
+    "a": "anger",
+    "d": "disgust",
+    "f": "fear",
+    "h": "happiness",
+    "n": "neutral",
+    "sa": "sadness",
+    "su": "surprise",
+}
+_SAVEE_FLAT = re.compile(r"^([A-Z]{2})_(sa|su|a|d|f|h|n)(\d\d)$")
+_SAVEE_NESTED = re.compile(r"^(sa|su|a|d|f|h|n)(\d\d)$")
+_SAVEE_SPEAKER = re.compile(r"^[A-Z]{2}$")
+
+
+def read_savee(root: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read SAVEE in the flat (``DC_a01.wav``) or the original (``AudioData/DC/a01.wav``) layout."""
+    folder = require_dir(root, "savee", SAVEE_LAYOUT)
+    skips = SkipLog("savee")
+    records = []
+    for path in walk_files(folder, AUDIO_SUFFIXES):
+        flat = _SAVEE_FLAT.match(path.stem)
+        nested = _SAVEE_NESTED.match(path.stem)
+        if flat is not None:
+            speaker, emotion, number = flat.groups()
+        elif nested is not None and _SAVEE_SPEAKER.match(path.parent.name):
+            speaker = path.parent.name
+            emotion, number = nested.groups()
+        else:
+            skips.skip(path, "name is not DC_a01 style nor AudioData/<speaker>/a01 style")
+            continue
+        records.append(
+            _record(
+                path,
+                id=f"{speaker}_{emotion}{number}",
+                label=SAVEE_EMOTIONS[emotion],
+                label_original=emotion,
+                speaker=speaker,
+            )
+        )
+    return finish(records, corpus="savee", folder=folder, layout=SAVEE_LAYOUT, skips=skips)

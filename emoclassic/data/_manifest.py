@@ -1,0 +1,659 @@
+"""The manifest: one table of utterances that every corpus, user CSV and command shares.
+
+A manifest is a plain :class:`pandas.DataFrame` (one row per utterance) whose first columns are
+:data:`MANIFEST_COLUMNS`, in that order; extra user columns follow. Keeping it a bare DataFrame
+(not a subclass) lets users build, filter and concatenate manifests with ordinary pandas.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import DataError
+
+__all__ = [
+    "MANIFEST_COLUMNS",
+    "SPLITS",
+    "read_manifest",
+    "validate_manifest",
+    "write_manifest",
+]
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "id",
+    "path",
+    "text",
+    "label",
+    "label_original",
+    "speaker",
+    "dialogue_id",
+    "utterance_index",
+    "split",
+    "start",
+    "end",
+    "corpus",
+)
+SPLITS: tuple[str, ...] = ("train", "dev", "test")
+
+_STR_COLUMNS = (
+    "id",
+    "path",
+    "text",
+    "label",
+    "label_original",
+    "speaker",
+    "dialogue_id",
+    "split",
+    "corpus",
+)
+_SPLIT_ALIASES = {
+    "val": "dev",
+    "valid": "dev",
+    "validation": "dev",
+    "development": "dev",
+    "training": "train",
+    "testing": "test",
+}
+_JSONL_SUFFIXES = (".jsonl", ".ndjson")
+_MAX_LISTED = 3
+
+
+# --------------------------------------------------------------------------- value helpers
+def _is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, (float, np.floating)):
+        return bool(np.isnan(value))
+    return False
+
+
+def _to_str(value: Any) -> str | None:
+    """A cell as a stripped string, or None when missing/blank; ``3.0`` reads as ``"3"``."""
+    if _is_missing(value):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        text = str(bool(value))
+    elif isinstance(value, (float, np.floating)) and float(value).is_integer():
+        text = str(int(value))
+    else:
+        text = str(value)
+    text = text.strip()
+    return text or None
+
+
+def _to_float(value: Any) -> float:
+    """Parse a seconds value; raises ValueError with a readable reason."""
+    if _is_missing(value):
+        return math.nan
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return math.nan
+    number = float(value)
+    if math.isnan(number):
+        return math.nan
+    if math.isinf(number):
+        raise ValueError("is infinite")
+    return number
+
+
+def _to_int(value: Any) -> int | None:
+    if _is_missing(value):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return None
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError("is not a whole number")
+    return int(number)
+
+
+# --------------------------------------------------------------------------- problems
+class _Problems:
+    """Collects row problems so the user sees the first one (by row) and how many more."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.ids: list[str | None] = []
+        self._items: list[tuple[int, int, str, str, str]] = []
+
+    def add(self, row: int, column: str, problem: str, fix: str) -> None:
+        self._items.append((row, len(self._items), column, problem, fix))
+
+    def messages(self) -> list[str]:
+        out = []
+        for row, _, column, problem, fix in sorted(self._items):
+            where = f"row {row + 1}"
+            row_id = self.ids[row] if row < len(self.ids) else None
+            if row_id is not None:
+                where += f" (id {row_id!r})"
+            out.append(f"{self.source}: {where}, column {column!r}: {problem}; {fix}")
+        return out
+
+    def raise_if_any(self) -> None:
+        items = self.messages()
+        if not items:
+            return
+        message = items[0]
+        if len(items) > 1:
+            message += f" (and {len(items) - 1} more problem(s) in this manifest)"
+        error = DataError(message)
+        error.problems = items  # type: ignore[attr-defined]
+        raise error
+
+
+# --------------------------------------------------------------------------- normalisation
+def _resolve_path(value: str, base_dir: str) -> str:
+    expanded = os.path.expanduser(value)
+    if not os.path.isabs(expanded):
+        expanded = os.path.join(base_dir, expanded)
+    return os.path.abspath(expanded)
+
+
+def _relative(path: str, base_dir: str) -> str:
+    try:
+        return Path(os.path.relpath(path, base_dir)).as_posix()
+    except ValueError:  # another drive on Windows
+        return path
+
+
+def _relative_if_inside(path: str, base_dir: str) -> str:
+    try:
+        rel = os.path.relpath(path, base_dir)
+    except ValueError:  # another drive on Windows
+        return path
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return path
+    return Path(rel).as_posix()
+
+
+def _fmt_seconds(value: float) -> str:
+    return "" if math.isnan(value) else f"{value:g}"
+
+
+def _normalise(
+    df: pd.DataFrame,
+    *,
+    base_dir: str | None,
+    source: str,
+    require_labels: bool,
+    check_files: bool,
+) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(
+            f"{source}: expected a pandas DataFrame, got {type(df).__name__}; "
+            "build the manifest with pandas or read it with read_manifest()"
+        )
+    if len(df) == 0:
+        raise DataError(
+            f"{source}: the manifest has no rows; add at least one utterance "
+            "(one row per audio file and/or transcript)"
+        )
+    frame = df.reset_index(drop=True)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.columns.duplicated().any():
+        dup = sorted({c for c in frame.columns[frame.columns.duplicated()]})
+        raise DataError(f"{source}: column(s) {dup} appear twice; rename or drop the copies")
+    n = len(frame)
+    base = os.path.abspath(base_dir) if base_dir is not None else os.getcwd()
+    problems = _Problems(source)
+
+    def column(name: str) -> list[Any]:
+        return frame[name].tolist() if name in frame.columns else [None] * n
+
+    strings = {name: [_to_str(v) for v in column(name)] for name in _STR_COLUMNS}
+    # Text keeps its inner whitespace; only blank transcripts count as missing.
+    strings["text"] = [
+        None if _is_missing(v) or not str(v).strip() else str(v) for v in column("text")
+    ]
+
+    starts: list[float] = []
+    ends: list[float] = []
+    for name, target in (("start", starts), ("end", ends)):
+        for i, value in enumerate(column(name)):
+            try:
+                number = _to_float(value)
+            except (TypeError, ValueError) as exc:
+                reason = str(exc) if "infinite" in str(exc) else "is not a number"
+                problems.add(i, name, f"value {value!r} {reason}", "give seconds, e.g. 1.25")
+                number = math.nan
+            if number < 0:
+                problems.add(i, name, f"value {number:g} is negative", "give seconds >= 0")
+            target.append(number)
+
+    paths = [_resolve_path(p, base) if p is not None else None for p in strings["path"]]
+
+    has_ids = "id" in frame.columns
+    ids: list[str | None] = []
+    for i in range(n):
+        given = strings["id"][i]
+        if given is not None or has_ids:
+            ids.append(given)
+            continue
+        if paths[i] is not None:
+            derived = _relative(paths[i], base)
+            if not (math.isnan(starts[i]) and math.isnan(ends[i])):
+                derived += f"#{_fmt_seconds(starts[i])}-{_fmt_seconds(ends[i])}"
+            ids.append(derived)
+        else:
+            ids.append(f"row{i + 1}")
+
+    indices: list[int | None] = []
+    for i, value in enumerate(column("utterance_index")):
+        try:
+            indices.append(_to_int(value))
+        except (TypeError, ValueError):
+            problems.add(
+                i,
+                "utterance_index",
+                f"value {value!r} is not a whole number",
+                "give the utterance's position in its dialogue (0, 1, 2...) or leave it empty",
+            )
+            indices.append(None)
+
+    labels = strings["label"]
+    originals = [
+        o if o is not None else lab
+        for o, lab in zip(strings["label_original"], labels, strict=True)
+    ]
+    splits: list[str | None] = []
+    corpora = [c if c is not None else "user" for c in strings["corpus"]]
+
+    seen_ids: dict[str, int] = {}
+    seen_segments: dict[tuple[str, float | None, float | None], int] = {}
+    for i in range(n):
+        row_id = ids[i]
+        duplicate_path = False
+        if paths[i] is None and strings["text"][i] is None:
+            problems.add(
+                i,
+                "path",
+                "the row has neither an audio path nor a text",
+                "give a path, a text or both, or drop the row",
+            )
+        if labels[i] is None and require_labels:
+            problems.add(
+                i,
+                "label",
+                "the label is empty",
+                "fill it in or drop the row (unlabelled data is read with require_labels=False)",
+            )
+
+        split = strings["split"][i]
+        if split is not None:
+            split = _SPLIT_ALIASES.get(split.lower(), split.lower())
+            if split not in SPLITS:
+                problems.add(
+                    i,
+                    "split",
+                    f"unknown split {strings['split'][i]!r}",
+                    f"use one of {', '.join(SPLITS)} or leave it empty",
+                )
+        splits.append(split)
+
+        start, end = starts[i], ends[i]
+        if not math.isnan(start) and not math.isnan(end) and start >= end:
+            problems.add(
+                i,
+                "start",
+                f"start {start:g} s is not before end {end:g} s",
+                "swap or fix the segment times",
+            )
+
+        path = paths[i]
+        if path is not None:
+            key = (
+                path,
+                None if math.isnan(start) else start,
+                None if math.isnan(end) else end,
+            )
+            if key in seen_segments:
+                problems.add(
+                    i,
+                    "path",
+                    f"duplicate path {path} (same file and segment as row "
+                    f"{seen_segments[key] + 1})",
+                    "drop the repeated row or give distinct start/end times",
+                )
+                duplicate_path = True
+            else:
+                seen_segments[key] = i
+            if check_files and not os.path.isfile(path):
+                what = "is a folder, not a file" if os.path.isdir(path) else "not found"
+                problems.add(
+                    i,
+                    "path",
+                    f"audio file {what}: {path}",
+                    "fix the path (relative paths resolve against the manifest's folder) "
+                    "or pass check_files=False",
+                )
+
+        if row_id is None:
+            problems.add(
+                i,
+                "id",
+                "the id is empty",
+                "give every row an id, or drop the id column so ids are derived from paths",
+            )
+        elif row_id in seen_ids:
+            if not (duplicate_path and not has_ids):  # a derived id repeats the path problem
+                problems.add(
+                    i,
+                    "id",
+                    f"duplicate id (first used at row {seen_ids[row_id] + 1})",
+                    "make the ids unique or drop the repeated row",
+                )
+        else:
+            seen_ids[row_id] = i
+
+    problems.ids = ids
+    problems.raise_if_any()
+
+    def obj(values: list[Any]) -> pd.Series:
+        return pd.Series(values, dtype=object)
+
+    out = pd.DataFrame(
+        {
+            "id": obj(ids),
+            "path": obj(paths),
+            "text": obj(strings["text"]),
+            "label": obj(labels),
+            "label_original": obj(originals),
+            "speaker": obj(strings["speaker"]),
+            "dialogue_id": obj(strings["dialogue_id"]),
+            "utterance_index": pd.array(indices, dtype="Int64"),
+            "split": obj(splits),
+            "start": np.asarray(starts, dtype=float),
+            "end": np.asarray(ends, dtype=float),
+            "corpus": obj(corpora),
+        }
+    )
+    extras = [c for c in frame.columns if c not in MANIFEST_COLUMNS]
+    if extras:
+        out = pd.concat([out, frame[extras]], axis=1)
+    return out
+
+
+def validate_manifest(
+    df: pd.DataFrame,
+    *,
+    require_labels: bool = True,
+    check_files: bool = True,
+    source: str | None = None,
+) -> pd.DataFrame:
+    """Check a manifest and return it normalised (schema columns filled, typed and ordered).
+
+    Relative paths resolve against the current folder here; :func:`read_manifest` resolves
+    them against the manifest file's folder before validating. Raises :class:`DataError`
+    naming the first faulty row (1-based), its id and column, and the fix.
+    """
+    return _normalise(
+        df,
+        base_dir=None,
+        source=source or "manifest",
+        require_labels=require_labels,
+        check_files=check_files,
+    )
+
+
+# --------------------------------------------------------------------------- reading
+def _decode(file: Path) -> str:
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{file}: cannot read the manifest ({exc.strerror}); check it") from exc
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        logger.warning("%s is not valid UTF-8; reading it as Windows-1252 (cp1252)", file)
+        return data.decode("cp1252", errors="replace")
+
+
+def _read_jsonl(file: Path, text: str) -> pd.DataFrame:
+    stripped = text.lstrip()
+    if file.suffix.lower() == ".json" and stripped.startswith("["):
+        try:
+            records = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{file}: not valid JSON ({exc.msg} at line {exc.lineno}); "
+                "give a JSON array of objects or one JSON object per line (JSONL)"
+            ) from exc
+        if not all(isinstance(r, dict) for r in records):
+            raise DataError(f"{file}: the JSON array must hold one object per utterance")
+        return pd.DataFrame.from_records(records)
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{file}: line {number} is not valid JSON ({exc.msg}); "
+                "write one JSON object per line (JSONL)"
+            ) from exc
+        if not isinstance(record, dict):
+            raise DataError(
+                f"{file}: line {number} is a JSON {type(record).__name__}, not an object; "
+                'write one object per line, e.g. {"path": "a.wav", "label": "anger"}'
+            )
+        records.append(record)
+    if not records:
+        return pd.DataFrame()
+    return pd.DataFrame.from_records(records)
+
+
+def _read_delimited(file: Path, text: str) -> pd.DataFrame:
+    suffix = file.suffix.lower()
+    if suffix in (".tsv", ".tab"):
+        sep = "\t"
+    elif suffix == ".csv":
+        sep = ","
+    else:
+        first = text.split("\n", 1)[0]
+        sep = "\t" if "\t" in first else ","
+    kind = "TSV" if sep == "\t" else "CSV"
+    if not text.strip():
+        return pd.DataFrame()
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        reason = " ".join(str(exc).split())
+        raise DataError(
+            f"{file}: cannot parse as {kind} ({reason}); check the separator and the quoting "
+            "(fields holding the separator or a newline must be in double quotes)"
+        ) from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+_LEADING_ZERO = re.compile(r"^[+-]?0\d")
+
+
+def _maybe_numeric(column: pd.Series) -> pd.Series:
+    """Extra CSV columns of numbers become numeric (e.g. precomputed features), but codes with
+    leading zeros ("03") and anything not fully numeric stay text."""
+    values = [v for v in column.tolist() if not _is_missing(v)]
+    if not values or not all(isinstance(v, str) for v in values):
+        return column
+    if any(_LEADING_ZERO.match(v.strip()) for v in values):
+        return column
+    try:
+        return pd.to_numeric(pd.Series(column.tolist(), index=column.index, dtype=object))
+    except (TypeError, ValueError):
+        return column
+
+
+def _read_table(file: Path) -> pd.DataFrame:
+    text = _decode(file)
+    suffix = file.suffix.lower()
+    if suffix in _JSONL_SUFFIXES or suffix == ".json":
+        return _read_jsonl(file, text)
+    return _read_delimited(file, text)
+
+
+def _map_columns(
+    raw: pd.DataFrame, mapping: Mapping[str, tuple[str, str | None]], source: str
+) -> pd.DataFrame:
+    """Rename user columns onto the schema; ``mapping`` is schema -> (option name, user column)."""
+    available = ", ".join(repr(c) for c in raw.columns) or "none"
+    frame = raw.copy()
+    taken: dict[str, pd.Series] = {}
+    consumed: set[str] = set()
+    for schema, (option, user) in mapping.items():
+        if user is None:
+            continue
+        if user in raw.columns:
+            taken[schema] = raw[user]
+            if user != schema:
+                consumed.add(user)
+        elif user != schema:
+            raise DataError(
+                f"{source}: no column {user!r} (given as {option}={user!r}); available columns: "
+                f"{available}; pass one of them as {option}="
+            )
+    for schema, series in taken.items():
+        if schema in frame.columns and mapping[schema][1] != schema:
+            renamed = f"user_{schema}"
+            logger.info(
+                "%s: column %r kept as %r (%r maps onto it)",
+                source,
+                schema,
+                renamed,
+                mapping[schema][1],
+            )
+            frame = frame.rename(columns={schema: renamed})
+        frame[schema] = series
+    drop = [c for c in consumed if c not in MANIFEST_COLUMNS and c in frame.columns]
+    return frame.drop(columns=drop)
+
+
+def read_manifest(
+    path: str | os.PathLike[str],
+    *,
+    label_column: str = "label",
+    text_column: str = "text",
+    path_column: str = "path",
+    group_column: str = "speaker",
+    id_column: str = "id",
+    require_labels: bool = True,
+    check_files: bool = True,
+) -> pd.DataFrame:
+    """Read a CSV, TSV or JSONL manifest of the user's own utterances and validate it.
+
+    The ``*_column`` options name the user's columns for the schema's ``label``, ``text``,
+    ``path``, ``speaker`` (``group_column``: whatever groups utterances for cross-validation)
+    and ``id``. Relative audio paths resolve against the manifest file's folder. Labels stay
+    verbatim (``label_original`` = ``label``); ``corpus`` defaults to ``"user"``.
+    """
+    file = Path(path).expanduser()
+    if not file.is_file():
+        what = "is a folder, not a file" if file.is_dir() else "not found"
+        raise DataError(
+            f"manifest {what}: {file}; give the path of a .csv, .tsv or .jsonl file "
+            "(or use a corpus reader for a corpus folder)"
+        )
+    source = str(file)
+    raw = _read_table(file)
+    if raw.shape[1] == 0 and len(raw) == 0:
+        raise DataError(
+            f"{source}: the manifest is empty; add a header line and one row per utterance"
+        )
+    mapping = {
+        "id": ("id_column", id_column),
+        "path": ("path_column", path_column),
+        "text": ("text_column", text_column),
+        "label": ("label_column", label_column),
+        "speaker": ("group_column", group_column),
+    }
+    frame = _map_columns(raw, mapping, source)
+    available = ", ".join(repr(c) for c in raw.columns)
+    if "path" not in frame.columns and "text" not in frame.columns:
+        raise DataError(
+            f"{source}: neither a {path_column!r} (audio) nor a {text_column!r} column; "
+            f"available columns: {available}; name them with path_column= / text_column="
+        )
+    if require_labels and "label" not in frame.columns:
+        raise DataError(
+            f"{source}: no {label_column!r} column; available columns: {available}; name the "
+            "label column with label_column= (or pass require_labels=False for prediction)"
+        )
+    out = _normalise(
+        frame,
+        base_dir=str(file.parent.absolute()),
+        source=source,
+        require_labels=require_labels,
+        check_files=check_files,
+    )
+    for name in out.columns[len(MANIFEST_COLUMNS) :]:
+        out[name] = _maybe_numeric(out[name])
+    return out
+
+
+# --------------------------------------------------------------------------- writing
+def _jsonable(value: Any) -> Any:
+    if _is_missing(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _json_lines(frame: pd.DataFrame) -> Iterable[str]:
+    columns = list(frame.columns)
+    for row in frame.itertuples(index=False, name=None):
+        record = {c: _jsonable(v) for c, v in zip(columns, row, strict=True)}
+        yield json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_manifest(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write a manifest atomically: CSV, or TSV/JSONL by extension (``.tsv``, ``.jsonl``).
+
+    Audio paths inside the manifest's folder are written relative to it, so the folder can
+    be moved or shared as a whole; :func:`read_manifest` reads the file back to the same frame.
+    """
+    file = Path(path).expanduser()
+    frame = validate_manifest(df, require_labels=False, check_files=False, source=str(file))
+    file.parent.mkdir(parents=True, exist_ok=True)
+    base = str(file.parent.absolute())
+    frame["path"] = [_relative_if_inside(p, base) if p is not None else None for p in frame["path"]]
+    suffix = file.suffix.lower()
+    fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            if suffix in _JSONL_SUFFIXES:
+                handle.writelines(_json_lines(frame))
+            else:
+                sep = "\t" if suffix in (".tsv", ".tab") else ","
+                frame.to_csv(handle, sep=sep, index=False, lineterminator="\n")
+        os.replace(tmp, file)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return file

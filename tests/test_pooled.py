@@ -1,0 +1,243 @@
+"""Pooled features: names, presets, defined values on odd input, pitch, cache, batches, windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from emoclassic.audio import PRESETS, PooledFeatures, functionals, pooled_features, yin
+from emoclassic.exceptions import AudioError, BatchError, ConfigError
+from emoclassic.features import FeatureStore, extract
+
+SR = 16000
+
+
+def _harmonic(f0=200.0, seconds=1.0, sr=SR, amp=0.3):
+    t = np.arange(int(seconds * sr)) / sr
+    y = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6))
+    return (amp * y / np.abs(y).max()).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clips")
+    paths = []
+    for i, f0 in enumerate((120.0, 180.0, 260.0)):
+        p = d / f"c{i}.wav"
+        sf.write(p, _harmonic(f0, seconds=0.6 + 0.2 * i), SR)
+        paths.append(str(p))
+    return d, paths
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_names_match_columns_and_values_are_finite_on_odd_input(preset):
+    est = PooledFeatures(preset)
+    names = est.get_feature_names_out()  # correct before fit
+    assert names.dtype == object and len(set(names)) == len(names)
+    odd = [np.zeros(SR, np.float32),                # silence
+           _harmonic(seconds=0.01),                  # 10 ms: shorter than one frame
+           np.full(5, 0.2, np.float32),              # a few samples of DC
+           _harmonic(seconds=0.5)]
+    X = est.fit_transform(odd)
+    assert X.shape == (4, len(names)) and X.dtype == np.float32
+    assert np.isfinite(X).all()
+
+
+def test_preset_sizes_are_as_documented():
+    dims = {p: len(PooledFeatures(p).get_feature_names_out()) for p in PRESETS}
+    assert dims["logmel-meanstd"] == 128
+    assert 100 <= dims["compact"] <= 200
+    assert 300 <= dims["default"] <= 1000
+    assert 2000 <= dims["large"] <= 8000
+    assert len(PooledFeatures("compact", n_mfcc=20).get_feature_names_out()) > dims["compact"]
+    assert len(PooledFeatures("logmel-meanstd", n_mels=40).get_feature_names_out()) == 80
+
+
+def test_logmel_meanstd_is_the_band_mean_and_std():
+    from emoclassic.audio import log_mel_spectrogram
+
+    y = _harmonic(seconds=0.7)
+    v = pooled_features(y, SR, preset="logmel-meanstd")
+    S = log_mel_spectrogram(y, SR, n_mels=64, top_db=None)
+    np.testing.assert_allclose(v[0::2], S.mean(axis=1), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(v[1::2], S.std(axis=1), rtol=1e-3, atol=1e-3)
+
+
+def test_pitch_and_spectral_values_are_right():
+    est = PooledFeatures("default")
+    names = list(est.get_feature_names_out())
+    tone = est.fit_transform([_harmonic(f0=200.0)])[0]
+    st200 = 12 * np.log2(200 / 27.5)
+    assert abs(tone[names.index("f0_voiced_p50")] - st200) < 0.2
+    assert tone[names.index("f0_voiced_std")] < 0.2
+    assert tone[names.index("voiced_ratio")] > 0.9
+    noise = np.random.default_rng(0).normal(size=SR).astype(np.float32) * 0.1
+    row = est.transform([noise])[0]
+    assert row[names.index("voiced_ratio")] < 0.2
+    assert row[names.index("flatness_mean")] > 10 * tone[names.index("flatness_mean")]
+    sine = (0.3 * np.sin(2 * np.pi * 1000 * np.arange(SR) / SR)).astype(np.float32)
+    row = est.transform([sine])[0]
+    assert abs(row[names.index("centroid_mean")] - 1000) < 60
+    assert abs(row[names.index("rolloff50_p50")] - 1000) < 40
+    assert abs(row[names.index("zcr_mean")] - 2 * 1000 / SR) < 0.01
+
+
+def test_pitch_track_follows_a_glide():
+    t = np.arange(SR) / SR
+    f = 150 + 100 * t  # 150 -> 250 Hz
+    y = 0.3 * np.sin(2 * np.pi * np.cumsum(f) / SR)
+    f0, ap = yin(y.astype(np.float32), SR, hop_length=160)
+    mid = slice(10, -10)
+    expected = 150 + 100 * np.arange(len(f0)) * 160 / SR
+    np.testing.assert_allclose(f0[mid], expected[mid], rtol=0.02)
+    assert (ap[mid] < 0.1).all()
+
+
+def test_functionals_agree_with_numpy_and_scipy():
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    M = rng.normal(size=(4, 57)).cumsum(axis=1)
+    funcs = ("mean", "std", "skew", "kurtosis", "p10", "p50", "p99", "iqr25_75", "slope",
+             "offset", "regerr", "min", "max", "uplevel50", "risetime", "meanabsdelta", "qmean")
+    F = functionals(M, funcs, frame_rate=100.0)
+    col = dict(zip(funcs, F.T, strict=True))
+    np.testing.assert_allclose(col["mean"], M.mean(1))
+    np.testing.assert_allclose(col["std"], M.std(1))
+    np.testing.assert_allclose(col["skew"], stats.skew(M, axis=1))
+    np.testing.assert_allclose(col["kurtosis"], stats.kurtosis(M, axis=1))
+    for q in (10, 50, 99):
+        np.testing.assert_allclose(col[f"p{q}"], np.percentile(M, q, axis=1))
+    np.testing.assert_allclose(col["iqr25_75"], np.subtract(*np.percentile(M, [75, 25], axis=1)))
+    t = np.arange(57) / 100.0
+    for i in range(4):
+        slope, offset = np.polyfit(t, M[i], 1)
+        assert np.isclose(col["slope"][i], slope) and np.isclose(col["offset"][i], offset)
+        resid = M[i] - (slope * t + offset)
+        assert np.isclose(col["regerr"][i], np.sqrt(np.mean(resid**2)))
+    np.testing.assert_allclose(col["qmean"], np.sqrt((M**2).mean(1)))
+    np.testing.assert_allclose(col["meanabsdelta"], np.abs(np.diff(M)).mean(1) * 100)
+    const = functionals(np.ones((2, 1)), funcs, frame_rate=100.0)
+    assert np.isfinite(const).all()
+
+
+def test_two_level_rolloff_equals_a_full_cumulative_sum():
+    from emoclassic.audio._pooled import _rolloff_bins
+
+    rng = np.random.default_rng(5)
+    fractions = np.array([0.25, 0.5, 0.85, 0.95], dtype=np.float32)
+    for F, n in ((257, 120), (513, 9), (129, 1)):
+        M = (rng.random((F, n)) ** 4).astype(np.float32)
+        M[:, 0] = 0.0  # a silent frame
+        cs = np.cumsum(M.astype(np.float64), axis=0)
+        for got, frac in zip(_rolloff_bins(M, fractions), fractions, strict=True):
+            np.testing.assert_array_equal(got, np.count_nonzero(cs < cs[-1] * frac, axis=0))
+
+
+def test_file_input_cache_hit_is_identical_and_decodes_nothing(clips, tmp_path, monkeypatch):
+    _, paths = clips
+    store = FeatureStore(tmp_path / "cache")
+    est = PooledFeatures("compact", cache=store)
+    first = est.fit_transform(paths)
+    assert store.writes == 3
+    import soundfile
+
+    opened = []
+    real_sf, real_info = soundfile.SoundFile, soundfile.info
+
+    def counting_sf(*a, **k):
+        opened.append(a)
+        return real_sf(*a, **k)
+
+    def counting_info(*a, **k):
+        opened.append(a)
+        return real_info(*a, **k)
+
+    monkeypatch.setattr(soundfile, "SoundFile", counting_sf)
+    monkeypatch.setattr(soundfile, "info", counting_info)
+    second = PooledFeatures("compact", cache=tmp_path / "cache").transform(paths)
+    np.testing.assert_array_equal(first, second)
+    assert opened == []  # fully cached: no file opened, nothing decoded
+    other = PooledFeatures("compact", n_mels=40, cache=tmp_path / "cache").transform(paths[:1])
+    assert len(opened) >= 1 and not np.array_equal(other[0], first[0])  # new config: computed
+
+
+def test_a_bad_file_in_a_batch_keeps_the_others(clips, tmp_path):
+    _, paths = clips
+    bad = tmp_path / "bad.wav"
+    bad.write_text("definitely not audio")
+    frame = pd.DataFrame({
+        "id": ["a", "bad", "b", "gone"],
+        "path": [paths[0], str(bad), paths[1], str(tmp_path / "gone.wav")],
+        "start": [None, None, 0.1, None],
+        "end": [None, None, pd.NA, None],
+    })
+    est = PooledFeatures("compact", cache=tmp_path / "c")
+    res = extract(est, frame)
+    assert res.ids == ["a", "b"] and res.features.shape == (2, len(res.feature_names))
+    assert [i for i, _ in res.failures] == ["bad", "gone"]
+    assert "bad.wav" in res.failures[0][1] and "not found" in res.failures[1][1]
+    with pytest.raises(BatchError) as info:
+        est.transform(frame)
+    assert len(info.value.failures) == 2
+    with pytest.raises(AudioError, match="bad.wav"):
+        est.transform([str(bad)])
+    rows = PooledFeatures("compact", on_error="nan").transform(frame)
+    assert np.isnan(rows[1]).all() and np.isfinite(rows[0]).all()
+
+
+def test_process_helpers(clips):
+    _, paths = clips
+    est = PooledFeatures("logmel-meanstd")
+    one = est.process_file(paths[0])
+    seg = est.process_file(paths[0], start=0.1, end=0.4)
+    assert one.shape == (128,) and not np.allclose(one, seg)
+    many = est.process_files(paths)
+    assert list(many.index) == paths and list(many.columns) == list(est.get_feature_names_out())
+    np.testing.assert_allclose(many.iloc[0].to_numpy(), one)
+    manifest = pd.DataFrame({"id": ["x", "y"], "path": paths[:2], "text": ["hi", "ho"],
+                             "label": ["a", "b"], "start": [np.nan, 0.1], "end": [np.nan, 0.5]})
+    idx = est.process_index(manifest)
+    assert list(idx.index) == ["x", "y"] and idx.index.name == "id"
+    np.testing.assert_allclose(idx.loc["x"].to_numpy(), one)
+
+
+def test_long_files_are_windowed_and_pooled(tmp_path):
+    rng = np.random.default_rng(1)
+    y = np.concatenate([_harmonic(150, 2.0), 0.05 * rng.normal(size=SR * 2),
+                        _harmonic(300, 1.0)]).astype(np.float32)
+    sf.write(tmp_path / "long.wav", y, SR, subtype="FLOAT")
+    est = PooledFeatures("compact", max_duration=2.0, window=2.0)
+    got = est.process_file(tmp_path / "long.wav")
+    parts = [y[:2 * SR], y[2 * SR:4 * SR], y[4 * SR:]]
+    vecs = [pooled_features(p, SR, preset="compact") for p in parts]
+    expected = (2 * vecs[0] + 2 * vecs[1] + 1 * vecs[2]) / 5
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    whole = PooledFeatures("compact").process_file(tmp_path / "long.wav")
+    assert not np.allclose(got, whole)  # the same file in one piece: exact utterance statistics
+
+
+def test_parallel_equals_serial(clips):
+    _, paths = clips
+    serial = PooledFeatures("compact").transform(paths * 6)
+    parallel = PooledFeatures("compact", n_jobs=2).transform(paths * 6)
+    np.testing.assert_allclose(serial, parallel)
+
+
+def test_invalid_parameters_are_config_errors():
+    with pytest.raises(ConfigError, match="preset"):
+        PooledFeatures("huge").fit(np.zeros((1, 100)))
+    with pytest.raises(ConfigError, match="n_mfcc"):
+        PooledFeatures("default", n_mfcc=100).fit(np.zeros((1, 100)))
+    with pytest.raises(ConfigError, match="f0_min"):
+        PooledFeatures("default", f0_min=700.0).fit(np.zeros((1, 100)))
+    with pytest.raises(ConfigError, match="window"):
+        PooledFeatures("compact", window=60.0, max_duration=30.0).fit(np.zeros((1, 100)))
+
+
+@parametrize_with_checks([PooledFeatures("compact"), PooledFeatures("logmel-meanstd", n_mels=8)])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)

@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..exceptions import BatchError, ConfigError, EmoclassicError
-from ._store import FeatureStore, make_key, resolve_store
+from ._store import FeatureStore, key_prefix, resolve_store
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +140,11 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return True  # stateless: usable without fit, as FunctionTransformer
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        return tags
+
     def transform(self, X) -> np.ndarray:
         """One float32 row per item of ``X`` (see the class docs for bad items)."""
         self._check_params()
@@ -159,23 +164,37 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
             [(i, m) for i, m, _ in failures],
         )
 
-    def _transform_all(self, X) -> tuple[np.ndarray, list[tuple[str, str, Exception]]]:
-        items = self._items(X)
+    def _transform_all(
+        self, X, items: list[Item] | None = None
+    ) -> tuple[np.ndarray, list[tuple[str, str, Exception]]]:
+        items = self._items(X) if items is None else items
         store = resolve_store(getattr(self, "cache", None))
         n = len(items)
-        vectors: list[np.ndarray | None] = [None] * n
+        out: np.ndarray | None = None
         errors: dict[int, Exception] = {}
         todo: list[tuple[int, Item, str | None]] = []
-        config = self._config() if store is not None else None
+        key = key_prefix(self._config()) if store is not None else None
+
+        def place(i: int, vec: np.ndarray) -> None:
+            nonlocal out
+            if out is None:
+                out = np.full((n, vec.shape[0]), np.nan, dtype=np.float32)
+            if vec.shape[0] != out.shape[1]:
+                raise ConfigError(
+                    f"{type(self).__name__} produced vectors of lengths {out.shape[1]} and "
+                    f"{vec.shape[0]}; clear the feature cache if the extractor code changed"
+                )
+            out[i] = vec
+
         for i, it in enumerate(items):
-            key = None
-            if store is not None and it.key_parts is not None:
-                key = make_key(config, it.key_parts)
-                cached = store.get(key)
+            k = None
+            if key is not None and it.key_parts is not None:
+                k = key(it.key_parts)
+                cached = store.get(k)
                 if cached is not None:
-                    vectors[i] = cached
+                    place(i, cached)
                     continue
-            todo.append((i, it, key))
+            todo.append((i, it, k))
         if todo:
             logger.info(
                 "%s: computing %d of %d %ss (%d cached)",
@@ -185,18 +204,9 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
                 if vec is None:
                     errors[idx] = exc
                 else:
-                    vectors[idx] = vec
-        dims = {v.shape[0] for v in vectors if v is not None}
-        if len(dims) > 1:
-            raise ConfigError(
-                f"{type(self).__name__} produced vectors of different lengths {sorted(dims)}; "
-                "clear the feature cache if the extractor code changed"
-            )
-        d = dims.pop() if dims else self._n_features_hint()
-        out = np.full((n, d), np.nan, dtype=np.float32)
-        for i, v in enumerate(vectors):
-            if v is not None:
-                out[i] = v
+                    place(idx, vec)
+        if out is None:
+            out = np.full((n, self._n_features_hint()), np.nan, dtype=np.float32)
         failures = [(items[i].id, str(e), e) for i, e in sorted(errors.items())]
         for item_id, msg, _ in failures:
             logger.warning("%s %s failed: %s", self._item_noun, item_id, msg)
@@ -243,8 +253,8 @@ def extract(extractor: BaseExtractor, X) -> ExtractionResult:
 
     Returns the rows that worked, their ids and the failures; nothing computed is lost.
     """
-    features, failures = extractor._transform_all(X)
     items = extractor._items(X)
+    features, failures = extractor._transform_all(X, items)
     failed = {i for i, _, _ in failures}
     ok = np.array([it.id not in failed for it in items], dtype=bool)
     try:

@@ -23,7 +23,7 @@ from ..exceptions import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FeatureStore", "file_identity", "make_key", "resolve_store"]
+__all__ = ["FeatureStore", "file_identity", "key_prefix", "make_key", "resolve_store"]
 
 #: Bump when a change to extraction code alters stored values without changing configurations.
 STORE_FORMAT = 1
@@ -34,10 +34,10 @@ def file_identity(path: str | os.PathLike, *, content: bool = False) -> str:
 
     The cheap form never opens the file, so a fully cached run decodes no audio.
     """
-    p = Path(path)
-    st = p.stat()
+    p = os.path.abspath(os.fspath(path))  # abspath, not resolve(): no per-item syscalls
+    st = os.stat(p)
     if not content:
-        return f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+        return f"{p}|{st.st_size}|{st.st_mtime_ns}"
     h = hashlib.sha256()
     with open(p, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -59,16 +59,27 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(_jsonable(value), sort_keys=True, separators=(",", ":"))
+
+
 def make_key(*parts: Any) -> str:
     """A stable sha256 hex key over JSON-able parts (identity, segment, config, versions)."""
+    return key_prefix(parts[0] if parts else None)(*parts[1:])
+
+
+def key_prefix(config: Any):
+    """``make_key`` with the first part serialised once: the fast path for many items."""
     from .. import __version__
 
-    payload = json.dumps(
-        [STORE_FORMAT, __version__, *[_jsonable(p) for p in parts]],
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    head = hashlib.sha256(_dumps([STORE_FORMAT, __version__, config]).encode("utf-8"))
+
+    def key(*parts: Any) -> str:
+        h = head.copy()
+        h.update(_dumps(list(parts)).encode("utf-8"))
+        return h.hexdigest()
+
+    return key
 
 
 class FeatureStore:

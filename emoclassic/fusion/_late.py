@@ -1,0 +1,325 @@
+"""Decision-level fusion: per-modality classifiers combined by voting, stacking or confidence.
+
+Every branch is a full pipeline over the manifest frame (its own feature blocks, scaling and
+classifier), so each modality is modelled on its own terms and only the branches' class
+probabilities meet:
+
+- :class:`VotingFusion`: weighted average of the branches' probabilities (weights gridable);
+- :class:`StackingFusion`: a meta-learner trained on *out-of-fold* branch probabilities (or
+  decision values, for branches without probabilities: the meta-learner calibrates). The
+  inner folds are grouped by the frame's group column (the speaker), so the meta-learner learns
+  how much to trust each branch on unseen speakers, as it will be used. scikit-learn's
+  ``StackingClassifier`` cannot take groups for its inner CV, hence this implementation.
+  With the early-fused model as one more branch it is the *hybrid* fusion;
+- :class:`AdaptiveFusion`: per-utterance modality weights that follow each branch's confidence
+  (max probability or inverse entropy) through a softmax with a gridable temperature: a
+  classical stand-in for attention-based fusion.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import ClassifierMixin, clone
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.utils.metaestimators import _BaseComposition
+from sklearn.utils.validation import check_is_fitted
+
+from ..exceptions import ConfigError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["AdaptiveFusion", "StackingFusion", "VotingFusion", "aligned_proba", "aligned_scores"]
+
+
+def aligned_proba(estimator, X, classes: np.ndarray) -> np.ndarray:
+    """``predict_proba`` with columns in the order of ``classes`` (absent classes get 0)."""
+    proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+    est_classes = list(estimator.classes_)
+    if len(est_classes) == len(classes) and np.array_equal(est_classes, classes):
+        return proba
+    out = np.zeros((proba.shape[0], len(classes)))
+    index = {c: i for i, c in enumerate(classes)}
+    for j, c in enumerate(est_classes):
+        out[:, index[c]] = proba[:, j]
+    return out
+
+
+def aligned_scores(estimator, X, classes: np.ndarray) -> np.ndarray:
+    """Class scores for a meta-learner: probabilities if the estimator has them, else its
+    decision values (one column per class; a binary decision ``d`` becomes ``[-d, d]``)."""
+    if hasattr(estimator, "predict_proba"):
+        return aligned_proba(estimator, X, classes)
+    d = np.asarray(estimator.decision_function(X), dtype=np.float64)
+    est_classes = list(estimator.classes_)
+    if d.ndim == 1:
+        d = np.column_stack([-d, d])
+    out = np.full((d.shape[0], len(classes)), float(d.min()) - 1.0 if d.size else 0.0)
+    index = {c: i for i, c in enumerate(classes)}
+    for j, c in enumerate(est_classes):
+        out[:, index[c]] = d[:, j]
+    return out
+
+
+def _subset(X, idx):
+    return X.iloc[idx] if isinstance(X, pd.DataFrame) else X[idx]
+
+
+class _FusionBase(ClassifierMixin, _BaseComposition):
+    """Shared parts: named branches (nested params ``<branch>__...``), weights, prediction."""
+
+    _required_parameters = ["estimators"]
+
+    def get_params(self, deep: bool = True):
+        return self._get_params("estimators", deep=deep)
+
+    def set_params(self, **params):
+        self._set_params("estimators", **params)
+        return self
+
+    @property
+    def named_estimators_(self) -> dict:
+        check_is_fitted(self, "estimators_")
+        return {name: est for (name, _), est in zip(self.estimators, self.estimators_, strict=True)}
+
+    def _check_estimators(self) -> list[str]:
+        if not self.estimators:
+            raise ConfigError(f"{type(self).__name__} needs at least one (name, estimator) branch")
+        names = [n for n, _ in self.estimators]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"{type(self).__name__}: branch names {names} must be distinct")
+        return names
+
+    def _weights(self) -> np.ndarray:
+        names = [n for n, _ in self.estimators]
+        w = self.weights
+        if w is None:
+            return np.ones(len(names))
+        if isinstance(w, dict):
+            unknown = sorted(set(w) - set(names))
+            if unknown:
+                raise ConfigError(
+                    f"fusion weights name unknown branch {unknown[0]!r}; branches: "
+                    f"{', '.join(names)}"
+                )
+            arr = np.array([float(w.get(n, 1.0)) for n in names])
+        else:
+            arr = np.asarray(w, dtype=float).reshape(-1)
+            if arr.shape[0] != len(names):
+                raise ConfigError(
+                    f"fusion weights {list(w)} must have one value per branch ({', '.join(names)})"
+                )
+        if np.any(arr < 0) or not np.any(arr > 0):
+            raise ConfigError(f"fusion weights {list(arr)} must be >= 0 with at least one > 0")
+        return arr
+
+    def _fit_branches(self, X, y) -> None:
+        self.estimators_ = [clone(est).fit(X, y) for _, est in self.estimators]
+
+    def _branch_probas(self, X) -> list[np.ndarray]:
+        return [aligned_proba(est, X, self.classes_) for est in self.estimators_]
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class VotingFusion(_FusionBase):
+    """Weighted soft voting over branch probabilities.
+
+    Parameters
+    ----------
+    estimators : list of (name, estimator)
+        Branch pipelines, each with ``predict_proba``.
+    weights : list, dict or None
+        One weight per branch (by position or name); None: equal weights.
+    """
+
+    def __init__(self, estimators, *, weights=None):
+        self.estimators = estimators
+        self.weights = weights
+
+    def fit(self, X, y):
+        self._check_estimators()
+        self._weights()
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        self._fit_branches(X, y)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self, "estimators_")
+        w = self._weights()
+        probas = self._branch_probas(X)
+        return sum(wi * p for wi, p in zip(w, probas, strict=True)) / w.sum()
+
+
+def _groups_of(X, column: str | None) -> np.ndarray | None:
+    if column is None or not isinstance(X, pd.DataFrame) or column not in X.columns:
+        return None
+    values = X[column]
+    missing = values.isna() | (values.astype(str).str.strip() == "")
+    if missing.all():
+        return None
+    out = values.astype(str).to_numpy(dtype=object)
+    # rows without a group id cannot share a fold with anyone: each is its own group
+    out[missing.to_numpy()] = [f"__row{i}" for i in np.flatnonzero(missing.to_numpy())]
+    return out
+
+
+class StackingFusion(_FusionBase):
+    """A meta-learner over out-of-fold branch scores, with grouped inner folds.
+
+    Parameters
+    ----------
+    estimators : list of (name, estimator)
+        Branch pipelines, with ``predict_proba`` or ``decision_function``.
+    final_estimator : classifier or None
+        The meta-learner (default: logistic regression).
+    cv : int
+        Inner folds for the out-of-fold probabilities (fewer when there are fewer groups).
+    group_column : str or None
+        Column of the frame ``X`` that groups rows (the speaker): no group is in both the part a
+        branch is fitted on and the part it predicts. Without it, stratified folds (a warning).
+    random_state : int
+        Seed of the inner folds.
+    """
+
+    def __init__(
+        self,
+        estimators,
+        final_estimator=None,
+        *,
+        cv: int = 5,
+        group_column: str | None = "speaker",
+        random_state: int = 0,
+    ):
+        self.estimators = estimators
+        self.final_estimator = final_estimator
+        self.cv = cv
+        self.group_column = group_column
+        self.random_state = random_state
+
+    def _splits(self, X, y) -> list[tuple[np.ndarray, np.ndarray]]:
+        if isinstance(self.cv, bool) or not isinstance(self.cv, (int, np.integer)) or self.cv < 2:
+            raise ConfigError(f"stacking: cv={self.cv!r} must be an integer >= 2")
+        groups = _groups_of(X, self.group_column)
+        _, counts = np.unique(y, return_counts=True)
+        if groups is not None and len(set(groups)) >= 2:
+            n = int(min(self.cv, len(set(groups))))
+            splitter = StratifiedGroupKFold(n, shuffle=True, random_state=self.random_state)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*least populated class.*")
+                return list(splitter.split(np.zeros(len(y)), y, groups))
+        warnings.warn(
+            f"stacking: no usable group column {self.group_column!r}; the meta-learner's inner "
+            "folds are stratified, not grouped by speaker",
+            UserWarning,
+            stacklevel=3,
+        )
+        n = int(max(2, min(self.cv, counts.min())))
+        splitter = StratifiedKFold(n, shuffle=True, random_state=self.random_state)
+        return list(splitter.split(np.zeros(len(y)), y))
+
+    def _meta(self):
+        if self.final_estimator is not None:
+            return clone(self.final_estimator)
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=1.0, max_iter=2000)
+
+    def fit(self, X, y):
+        self._check_estimators()
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        k = len(self.classes_)
+        oof = np.full((len(y), k * len(self.estimators)), np.nan)
+        self.inner_splits_ = self._splits(X, y)
+        for train, test in self.inner_splits_:
+            X_tr, X_te = _subset(X, train), _subset(X, test)
+            for m, (_, est) in enumerate(self.estimators):
+                fitted = clone(est).fit(X_tr, y[train])
+                oof[test, m * k : (m + 1) * k] = aligned_scores(fitted, X_te, self.classes_)
+        seen = ~np.isnan(oof).any(axis=1)
+        if not seen.all():  # pragma: no cover - KFold splitters cover every row once
+            logger.warning("stacking: %d rows got no out-of-fold prediction", int((~seen).sum()))
+        self.oof_proba_ = oof
+        self.final_estimator_ = self._meta().fit(oof[seen], y[seen])
+        self._fit_branches(X, y)
+        return self
+
+    def _meta_features(self, X) -> np.ndarray:
+        return np.hstack([aligned_scores(est, X, self.classes_) for est in self.estimators_])
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self, "final_estimator_")
+        return aligned_proba(self.final_estimator_, self._meta_features(X), self.classes_)
+
+
+class AdaptiveFusion(_FusionBase):
+    """Confidence-weighted fusion: each utterance weights each branch by how sure it is.
+
+    For branch ``m`` with probabilities ``p_m(x)`` and confidence ``c_m(x)`` (the largest
+    probability, or ``1 - H(p_m)/log K`` with ``confidence="entropy"``), the weight is
+    ``softmax_m(log w_m + c_m(x) / temperature)``: a high temperature tends to fixed weights
+    ``w_m``, a low one picks the most confident branch per utterance.
+    """
+
+    def __init__(self, estimators, *, weights=None, temperature: float = 0.2,
+                 confidence: str = "max_prob"):  # fmt: skip
+        self.estimators = estimators
+        self.weights = weights
+        self.temperature = temperature
+        self.confidence = confidence
+
+    def _check(self) -> None:
+        t = self.temperature
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.number)) or t <= 0:
+            raise ConfigError(f"adaptive fusion: temperature={t!r} must be a number > 0")
+        if self.confidence not in ("max_prob", "entropy"):
+            raise ConfigError(
+                f"adaptive fusion: confidence={self.confidence!r}; use 'max_prob' or 'entropy'"
+            )
+
+    def fit(self, X, y):
+        self._check_estimators()
+        self._check()
+        self._weights()
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        self._fit_branches(X, y)
+        return self
+
+    def _confidence(self, p: np.ndarray) -> np.ndarray:
+        if self.confidence == "max_prob":
+            return p.max(axis=1)
+        k = p.shape[1]
+        if k < 2:
+            return np.ones(p.shape[0])
+        q = np.clip(p, 1e-12, 1.0)
+        return 1.0 - (-(q * np.log(q)).sum(axis=1) / np.log(k))
+
+    def _combine(self, probas: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        self._check()
+        prior = self._weights()
+        logits = np.stack(
+            [np.log(max(w, 1e-12)) + self._confidence(p) / float(self.temperature)
+             for w, p in zip(prior, probas, strict=True)],
+            axis=1,
+        )  # fmt: skip
+        logits -= logits.max(axis=1, keepdims=True)
+        weights = np.exp(logits)
+        weights /= weights.sum(axis=1, keepdims=True)
+        fused = sum(weights[:, [m]] * p for m, p in enumerate(probas))
+        return fused, weights
+
+    def modality_weights(self, X) -> np.ndarray:
+        """Per-utterance branch weights (n_rows × n_branches), for inspection."""
+        check_is_fitted(self, "estimators_")
+        return self._combine(self._branch_probas(X))[1]
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self, "estimators_")
+        return self._combine(self._branch_probas(X))[0]

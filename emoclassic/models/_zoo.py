@@ -1,0 +1,435 @@
+"""The classifier zoo: one name per classical classifier, sensible defaults and default grids.
+
+Every entry is built by :func:`make_classifier` with *friendly* parameter names: ``C`` and
+``class_weight`` mean the same thing for ``svc`` and for ``bagging_svm`` (where they live on
+the bagged base SVM). :func:`classifier_param_path` gives the scikit-learn path of a friendly
+name, so grids written against the friendly names work whatever the wrapping.
+
+Late fusion needs probabilities. ``make_classifier(name, probability=True)`` returns an
+estimator with ``predict_proba``: native for most, a sigmoid-calibrated wrapper
+(:class:`~sklearn.calibration.CalibratedClassifierCV`, ``ensemble=False``) for the SVMs, whose
+``probability=True`` option is deprecated in scikit-learn 1.9.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.validation import check_is_fitted
+
+from ..exceptions import ConfigError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "CLASSIFIERS",
+    "DEFAULT_GRIDS",
+    "ClassifierInfo",
+    "XGBoostClassifier",
+    "check_classifier_params",
+    "classifier_param_path",
+    "make_classifier",
+    "register_classifier",
+]
+
+#: folds of the calibration wrapper that gives SVMs probabilities
+CALIBRATION_CV = 3
+
+
+@dataclass(frozen=True)
+class ClassifierInfo:
+    """How to build one zoo entry.
+
+    ``factory(**params)`` builds the estimator from friendly params; ``aliases`` maps friendly
+    names onto nested scikit-learn paths (``C`` → ``estimator__C``); ``proba`` says how to get
+    probabilities: ``"native"`` (has ``predict_proba``) or ``"calibrate"``; ``raw_input`` marks
+    classifiers that read the manifest themselves (no feature blocks before them).
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    description: str
+    aliases: dict[str, str] = field(default_factory=dict)
+    proba: str = "native"
+    raw_input: bool = False
+
+
+# --------------------------------------------------------------------------- XGBoost wrapper
+class XGBoostClassifier(ClassifierMixin, BaseEstimator):
+    """XGBoost with string labels and ``class_weight``; imports xgboost only when fitting.
+
+    ``XGBClassifier`` wants integer labels 0..K-1, so labels are encoded inside and decoded on
+    the way out; ``class_weight="balanced"`` becomes per-sample weights.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 300,
+        max_depth: int = 4,
+        learning_rate: float = 0.1,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        min_child_weight: float = 1.0,
+        reg_lambda: float = 1.0,
+        reg_alpha: float = 0.0,
+        class_weight: str | dict | None = None,
+        tree_method: str = "hist",
+        n_jobs: int = 1,
+        random_state: int = 0,
+    ):
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.min_child_weight = min_child_weight
+        self.reg_lambda = reg_lambda
+        self.reg_alpha = reg_alpha
+        self.class_weight = class_weight
+        self.tree_method = tree_method
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _check(self) -> None:
+        ints = ("n_estimators", "max_depth", "n_jobs", "random_state")
+        for name in ints:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise ConfigError(f"xgboost: {name}={v!r} must be an integer")
+        for name in ("n_estimators", "max_depth"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"xgboost: {name}={getattr(self, name)!r} must be >= 1")
+        nums = ("learning_rate", "subsample", "colsample_bytree", "min_child_weight",
+                "reg_lambda", "reg_alpha")  # fmt: skip
+        for name in nums:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or v < 0:
+                raise ConfigError(f"xgboost: {name}={v!r} must be a non-negative number")
+        for name in ("subsample", "colsample_bytree"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ConfigError(f"xgboost: {name}={getattr(self, name)!r} must be in (0, 1]")
+        if self.class_weight not in (None, "balanced") and not isinstance(self.class_weight, dict):
+            raise ConfigError(
+                f"xgboost: class_weight={self.class_weight!r} must be 'balanced', a "
+                "{label: weight} table or none"
+            )
+
+    def _validate_params(self) -> None:  # same hook name as scikit-learn's estimators
+        self._check()
+
+    def fit(self, X, y, sample_weight=None):
+        """Encode labels, weight classes, fit the booster."""
+        self._check()
+        from xgboost import XGBClassifier
+
+        self.label_encoder_ = LabelEncoder().fit(y)
+        self.classes_ = self.label_encoder_.classes_
+        y_enc = self.label_encoder_.transform(y)
+        weights = sample_weight
+        if self.class_weight is not None:
+            cw = compute_sample_weight(self.class_weight, y)
+            weights = cw if weights is None else np.asarray(weights) * cw
+        n_classes = len(self.classes_)
+        self.booster_ = XGBClassifier(
+            n_estimators=self.n_estimators,
+            max_depth=self.max_depth,
+            learning_rate=self.learning_rate,
+            subsample=self.subsample,
+            colsample_bytree=self.colsample_bytree,
+            min_child_weight=self.min_child_weight,
+            reg_lambda=self.reg_lambda,
+            reg_alpha=self.reg_alpha,
+            tree_method=self.tree_method,
+            n_jobs=self.n_jobs,
+            random_state=self.random_state,
+            objective="multi:softprob" if n_classes > 2 else "binary:logistic",
+            eval_metric="mlogloss" if n_classes > 2 else "logloss",
+        )
+        self.booster_.fit(X, y_enc, sample_weight=weights)
+        self.n_features_in_ = int(np.shape(X)[1])
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self, "booster_")
+        return self.booster_.predict_proba(X)
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+# --------------------------------------------------------------------------- factories
+def _svc(**p):
+    from sklearn.svm import SVC
+
+    return SVC(**{"kernel": "rbf", "C": 10.0, "gamma": "scale", **p})
+
+
+def _svc_linear(**p):
+    from sklearn.svm import SVC
+
+    return SVC(**{"kernel": "linear", "C": 1.0, **p})
+
+
+def _linearsvc(**p):
+    from sklearn.svm import LinearSVC
+
+    return LinearSVC(**{"C": 0.1, "max_iter": 10000, "random_state": 0, **p})
+
+
+def _logreg(**p):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(**{"C": 1.0, "max_iter": 2000, **p})
+
+
+def _random_forest(**p):
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(**{"n_estimators": 500, "random_state": 0, "n_jobs": 1, **p})
+
+
+def _extra_trees(**p):
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    return ExtraTreesClassifier(**{"n_estimators": 500, "random_state": 0, "n_jobs": 1, **p})
+
+
+def _split_base(p: dict, base_keys: tuple[str, ...]) -> tuple[dict, dict]:
+    base = {k[len("estimator__") :]: v for k, v in p.items() if k.startswith("estimator__")}
+    outer = {k: v for k, v in p.items() if not k.startswith("estimator__")}
+    for k in base_keys:
+        if k in outer:
+            base[k] = outer.pop(k)
+    return outer, base
+
+
+def _bagging_svm(**p):
+    from sklearn.ensemble import BaggingClassifier
+    from sklearn.svm import SVC
+
+    outer, base = _split_base(p, ("C", "gamma", "kernel", "class_weight"))
+    svc = SVC(**{"kernel": "rbf", "C": 10.0, "gamma": "scale", **base})
+    return BaggingClassifier(
+        svc, **{"n_estimators": 10, "max_samples": 0.8, "random_state": 0, "n_jobs": 1, **outer}
+    )
+
+
+def _bagging_trees(**p):
+    from sklearn.ensemble import BaggingClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    outer, base = _split_base(p, ("max_depth", "min_samples_leaf", "class_weight"))
+    tree = DecisionTreeClassifier(**{"random_state": 0, **base})
+    return BaggingClassifier(
+        tree, **{"n_estimators": 100, "max_samples": 0.8, "random_state": 0, "n_jobs": 1, **outer}
+    )
+
+
+def _adaboost(**p):
+    from sklearn.ensemble import AdaBoostClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    outer, base = _split_base(p, ("max_depth", "min_samples_leaf", "class_weight"))
+    tree = DecisionTreeClassifier(**{"max_depth": 2, "random_state": 0, **base})
+    return AdaBoostClassifier(
+        tree, **{"n_estimators": 200, "learning_rate": 0.5, "random_state": 0, **outer}
+    )
+
+
+def _hist_gb(**p):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(
+        **{"learning_rate": 0.1, "max_iter": 200, "early_stopping": False, "random_state": 0, **p}
+    )
+
+
+def _xgboost(**p):
+    return XGBoostClassifier(**p)
+
+
+def _alexnet(**p):
+    try:
+        from ..audio import AlexNetSpectrogramClassifier
+    except ImportError as exc:  # pragma: no cover - depends on the audio branch
+        raise ConfigError(
+            f"classifier 'alexnet' needs emoclassic.audio.AlexNetSpectrogramClassifier ({exc})"
+        ) from None
+    return AlexNetSpectrogramClassifier(**p)
+
+
+_BASE_ALIASES = {
+    "bagging_svm": {k: f"estimator__{k}" for k in ("C", "gamma", "kernel", "class_weight")},
+    "bagging_trees": {
+        k: f"estimator__{k}" for k in ("max_depth", "min_samples_leaf", "class_weight")
+    },
+    "adaboost": {k: f"estimator__{k}" for k in ("max_depth", "min_samples_leaf", "class_weight")},
+}
+
+CLASSIFIERS: dict[str, ClassifierInfo] = {}
+
+
+def register_classifier(
+    name: str,
+    factory: Callable[..., Any],
+    *,
+    description: str = "",
+    grid: dict[str, list] | None = None,
+    aliases: dict[str, str] | None = None,
+    proba: str = "native",
+    raw_input: bool = False,
+) -> None:
+    """Add (or replace) a zoo entry, so specs can name it; ``grid`` becomes its default grid."""
+    if proba not in ("native", "calibrate"):
+        raise ConfigError(f"register_classifier: proba={proba!r} must be 'native' or 'calibrate'")
+    CLASSIFIERS[name] = ClassifierInfo(
+        name, factory, description, dict(aliases or {}), proba, raw_input
+    )
+    DEFAULT_GRIDS[name] = dict(grid or {})
+
+
+#: default grids in friendly parameter names (small: they multiply with every other key)
+DEFAULT_GRIDS: dict[str, dict[str, list]] = {}
+
+for _name, _factory, _desc, _grid, _proba in [
+    ("svc", _svc, "SVC with an RBF kernel",
+     {"C": [1.0, 10.0, 100.0], "gamma": ["scale", 0.001]}, "calibrate"),
+    ("linear_svc_kernel", _svc_linear, "SVC with a linear kernel (libsvm)",
+     {"C": [0.01, 0.1, 1.0]}, "calibrate"),
+    ("linearsvc", _linearsvc, "LinearSVC (liblinear), fast on many features",
+     {"C": [0.001, 0.01, 0.1, 1.0]}, "calibrate"),
+    ("logreg", _logreg, "multinomial logistic regression (L2)",
+     {"C": [0.01, 0.1, 1.0, 10.0]}, "native"),
+    ("random_forest", _random_forest, "random forest",
+     {"max_features": ["sqrt", 0.1], "min_samples_leaf": [1, 3]}, "native"),
+    ("extra_trees", _extra_trees, "extremely randomised trees",
+     {"max_features": ["sqrt", 0.1], "min_samples_leaf": [1, 3]}, "native"),
+    ("bagging_svm", _bagging_svm, "bagging of RBF SVMs",
+     {"C": [1.0, 10.0], "max_samples": [0.6, 0.9]}, "native"),
+    ("bagging_trees", _bagging_trees, "bagging of decision trees",
+     {"max_samples": [0.6, 0.9], "max_features": [0.5, 1.0]}, "native"),
+    ("adaboost", _adaboost, "AdaBoost over shallow trees",
+     {"n_estimators": [100, 300], "learning_rate": [0.1, 0.5]}, "native"),
+    ("hist_gb", _hist_gb, "histogram gradient boosting",
+     {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31]}, "native"),
+    ("xgboost", _xgboost, "XGBoost (xgboost-cpu), label-encoded inside",
+     {"max_depth": [3, 6], "learning_rate": [0.05, 0.1]}, "native"),
+]:  # fmt: skip
+    register_classifier(
+        _name,
+        _factory,
+        description=_desc,
+        grid=_grid,
+        aliases=_BASE_ALIASES.get(_name),
+        proba=_proba,
+    )
+register_classifier(
+    "alexnet",
+    _alexnet,
+    description="AlexNet fine-tuned on spectrograms (reads the manifest)",
+    grid={},
+    raw_input=True,
+)
+
+
+# --------------------------------------------------------------------------- public helpers
+def _info(name: str) -> ClassifierInfo:
+    try:
+        return CLASSIFIERS[name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"unknown classifier {name!r}; valid: {', '.join(sorted(CLASSIFIERS))}"
+        ) from None
+
+
+def classifier_param_path(name: str, param: str, *, probability: bool = False) -> str:
+    """The scikit-learn parameter path of friendly ``param`` in ``make_classifier(name)``."""
+    info = _info(name)
+    path = info.aliases.get(param, param)
+    if probability and info.proba == "calibrate":
+        path = f"estimator__{path}"
+    return path
+
+
+def _none(value: Any) -> Any:
+    """TOML has no null: the string "none" stands for None."""
+    return None if isinstance(value, str) and value.lower() == "none" else value
+
+
+def make_classifier(name: str, *, probability: bool = False, **params: Any):
+    """Build zoo classifier ``name`` with friendly ``params``.
+
+    ``probability=True`` guarantees ``predict_proba`` (SVMs get a calibrated wrapper). The
+    string ``"none"`` stands for None (TOML has no null).
+    """
+    info = _info(name)
+    params = {k: _none(v) for k, v in params.items()}
+    try:
+        est = info.factory(**params)
+    except TypeError as exc:
+        valid = _valid_params(name)
+        raise ConfigError(
+            f"classifier {name!r}: {exc}; valid parameters: {', '.join(valid)}"
+        ) from None
+    if probability and info.proba == "calibrate":
+        from sklearn.calibration import CalibratedClassifierCV
+
+        est = CalibratedClassifierCV(est, method="sigmoid", cv=CALIBRATION_CV, ensemble=False)
+    return est
+
+
+def _valid_params(name: str) -> list[str]:
+    info = _info(name)
+    if info.raw_input:
+        try:
+            est = info.factory()
+        except ConfigError:
+            return []
+        return sorted(est.get_params(deep=False))
+    est = info.factory()
+    names = set(est.get_params(deep=False)) | set(info.aliases)
+    names.discard("estimator")
+    return sorted(names)
+
+
+def check_classifier_params(name: str, params: dict[str, Any]) -> None:
+    """Raise :class:`ConfigError` naming the parameter and what it expects, if any is bad."""
+    info = _info(name)
+    if info.raw_input:
+        return  # validated by the classifier itself, which may not be importable yet
+    valid = _valid_params(name)
+    for key in params:
+        if key not in valid and "__" not in key:
+            raise ConfigError(
+                f"classifier {name!r} has no parameter {key!r}; valid: {', '.join(valid)}"
+            )
+    try:
+        est = make_classifier(name)
+        est.set_params(**{info.aliases.get(k, k): _none(v) for k, v in params.items()})
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"classifier {name!r}: {exc}") from None
+    _validate_nested(name, est)
+
+
+def _validate_nested(name: str, est) -> None:
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    todo = [est] + [v for v in est.get_params(deep=True).values() if isinstance(v, BaseEstimator)]
+    for e in todo:
+        check = getattr(e, "_validate_params", None)
+        if check is None or not (
+            hasattr(e, "_parameter_constraints") or isinstance(e, XGBoostClassifier)
+        ):
+            continue  # user estimators without declared constraints validate themselves
+        try:
+            check()
+        except InvalidParameterError as exc:
+            raise ConfigError(f"classifier {name!r}: {exc}") from None

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_path
 from ..exceptions import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -419,18 +419,11 @@ def save_spectrogram_png(
     if arr.ndim not in (2, 3):
         raise ConfigError(f"save_spectrogram_png: image of shape {arr.shape} is not (H, W)")
     arr = np.flipud(arr)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         if arr.ndim == 2:
             mpimg.imsave(tmp, arr, cmap=cmap or "gray", vmin=0.0, vmax=1.0, format="png")
         else:
             mpimg.imsave(tmp, arr, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -19,7 +19,6 @@ import io
 import logging
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,6 +29,7 @@ import pandas as pd
 import soundfile as sf
 from scipy import signal
 
+from .._atomic import atomic_write_text
 from ..exceptions import ConfigError
 from ._manifest import MANIFEST_COLUMNS, validate_manifest, write_manifest
 
@@ -227,7 +227,7 @@ def make_demo_corpus(
     frame = pd.DataFrame(rows)[list(MANIFEST_COLUMNS)]
     frame["path"] = [os.path.abspath(out / p) for p in frame["path"]]
     frame = validate_manifest(frame, source="make_demo_corpus")
-    _atomic_write_text(
+    atomic_write_text(
         out / "README.md",
         _readme(n_speakers, n_per_class, classes, seed, sr, duration, len(frame)),
     )
@@ -585,18 +585,6 @@ def _write_wav(path: Path, audio: np.ndarray, sr: int) -> None:
     buf = io.BytesIO()
     sf.write(buf, audio, sr, format="WAV", subtype="PCM_16")
     path.write_bytes(buf.getvalue())
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _remove_stale_wavs(wav_dir: Path, keep: set[Path]) -> None:

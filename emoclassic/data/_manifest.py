@@ -13,7 +13,6 @@ import logging
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._atomic import atomic_path
 from ..exceptions import DataError
 
 __all__ = [
@@ -643,17 +643,10 @@ def write_manifest(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     base = str(file.parent.absolute())
     frame["path"] = [_relative_if_inside(p, base) if p is not None else None for p in frame["path"]]
     suffix = file.suffix.lower()
-    fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            if suffix in _JSONL_SUFFIXES:
-                handle.writelines(_json_lines(frame))
-            else:
-                sep = "\t" if suffix in (".tsv", ".tab") else ","
-                frame.to_csv(handle, sep=sep, index=False, lineterminator="\n")
-        os.replace(tmp, file)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(file) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
+        if suffix in _JSONL_SUFFIXES:
+            handle.writelines(_json_lines(frame))
+        else:
+            sep = "\t" if suffix in (".tsv", ".tab") else ","
+            frame.to_csv(handle, sep=sep, index=False, lineterminator="\n")
     return file

@@ -61,7 +61,7 @@ def plot_confusion(
     fig.savefig(buf, format="png", dpi=dpi)
     data = buf.getvalue()
     if path is not None:
-        from ._report import atomic_write_bytes
+        from .._atomic import atomic_write_bytes
 
         atomic_write_bytes(Path(path), data)
     return data

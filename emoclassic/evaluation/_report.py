@@ -11,13 +11,13 @@ import base64
 import html
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from .._atomic import atomic_write_bytes
 from ._metrics import METRIC_KEYS
 
-__all__ = ["REPORT_KEYS", "atomic_write_bytes", "render_html", "render_markdown", "write_reports"]
+__all__ = ["REPORT_KEYS", "render_html", "render_markdown", "write_reports"]
 
 #: top-level keys of every cv_report.json (``ablation`` only with ``ablation=True``)
 REPORT_KEYS = (
@@ -26,20 +26,6 @@ REPORT_KEYS = (
 )  # fmt: skip
 
 _METRIC_NAMES = {"ua": "UA", "wa": "WA", "macro_f1": "macro F1", "weighted_f1": "weighted F1"}
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _pct(x: Any) -> str:

@@ -13,12 +13,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_path
 from ..exceptions import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -126,17 +126,9 @@ class FeatureStore:
 
     def put(self, key: str, array: np.ndarray) -> None:
         """Store ``array`` as float32, atomically."""
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arr = np.ascontiguousarray(array, dtype=np.float32)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, arr, allow_pickle=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(self._path(key)) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, arr, allow_pickle=False)
         self.writes += 1
 
     def __len__(self) -> int:

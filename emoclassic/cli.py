@@ -541,8 +541,8 @@ def _write_features(out: Path, result) -> None:
                     frame.to_parquet(tmp, index=False)
                 except ImportError as exc:
                     raise ConfigError(
-                        f"{out}: writing .parquet needs pyarrow (pip install pyarrow); "
-                        "or write .npz or .csv"
+                        f"{out}: writing .parquet needs pyarrow "
+                        "(pip install 'emoclassic[parquet]'); or write .npz or .csv"
                     ) from exc
 
 

@@ -35,6 +35,7 @@ from sklearn.model_selection import (
     StratifiedKFold,
 )
 
+from .._versions import versions
 from ..exceptions import ConfigError, DataError
 from ..features import BaseExtractor, FeatureStore, extract, resolve_store
 from ._metrics import chance_metrics, compute_metrics
@@ -535,36 +536,6 @@ def _majority(y, splits, labels) -> dict[str, Any]:
     return compute_metrics(y[covered], pred[covered], labels=labels)["metrics"]
 
 
-def _versions() -> dict[str, str | None]:
-    import platform
-    from importlib import metadata
-
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for key, dists in {
-        "emoclassic": ["emoclassic"],
-        "sklearn": ["scikit-learn"],
-        "numpy": ["numpy"],
-        "scipy": ["scipy"],
-        "pandas": ["pandas"],
-        "librosa": ["librosa"],
-        "torch": ["torch"],
-        "xgboost": ["xgboost-cpu", "xgboost"],
-        "sentence-transformers": ["sentence-transformers"],
-    }.items():
-        out[key] = None
-        for d in dists:
-            try:
-                out[key] = metadata.version(d)
-                break
-            except metadata.PackageNotFoundError:
-                continue
-    if out["emoclassic"] is None:
-        from .. import __version__
-
-        out["emoclassic"] = __version__
-    return out
-
-
 def _feature_identities(spec, store) -> dict[str, Any]:
     from ..fusion import build_pipeline
 
@@ -772,7 +743,7 @@ def run_cv(
             "cv": round(t_end - t_cv, 3),
             "total": round(t_end - t_start, 3),
         },
-        "versions": _versions(),
+        "versions": versions(),
     }
     if ablation_out is not None:
         report["ablation"] = ablation_out
@@ -954,7 +925,7 @@ def score_model(
             for i, t, p in zip(df["id"], mapped_truth, pred, strict=True)
         ],
         "timing": {"predict": round(seconds, 3)},
-        "versions": _versions(),
+        "versions": versions(),
     }
 
 

@@ -180,7 +180,8 @@ ManifestOpt = Annotated[
 ]
 CorpusOpt = Annotated[
     str | None,
-    typer.Option("--corpus", help="A corpus folder as NAME:DIR, e.g. emodb:data/emodb.",
+    typer.Option("--corpus", help="A corpus folder as NAME:DIR, e.g. emodb:data/emodb; "
+                 "reader options in brackets: iemocap[classes=6]:DIR.",
                  metavar="NAME:DIR"),
 ]
 LabelCol = Annotated[str, typer.Option(help="Manifest column holding the labels.")]

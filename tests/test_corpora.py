@@ -547,3 +547,13 @@ def test_load_manifest_or_corpus(emodb: Path, tmp_path: Path):
         load_manifest_or_corpus(manifest=tmp_path / "m" / "m.csv", corpus=f"emodb:{emodb}")
     with pytest.raises(ConfigError, match="label_column='emotion' applies to manifest files"):
         load_manifest_or_corpus(corpus=f"emodb:{emodb}", label_column="emotion")
+
+
+def test_corpus_spec_carries_reader_options(iemocap: Path, emodb: Path):
+    four = load_corpus(f"iemocap:{iemocap}")
+    six = load_corpus(f"iemocap[classes=6]:{iemocap}")
+    assert set(six["label"]) - set(four["label"])  # 6-class keeps classes 4-class drops
+    with pytest.raises(ConfigError, match="no option"):
+        load_corpus(f"emodb[classes=6]:{emodb}")
+    with pytest.raises(ConfigError, match="not KEY=VALUE"):
+        load_corpus(f"iemocap[classes]:{iemocap}")

@@ -66,14 +66,41 @@ def read_corpus(name: str, root: str | os.PathLike[str], **kwargs: Any) -> pd.Da
     return reader(root, **kwargs)
 
 
+def _option_value(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    try:
+        return int(low)
+    except ValueError:
+        return text.strip()
+
+
 def load_corpus(spec: str, **kwargs: Any) -> pd.DataFrame:
-    """Read a ``"NAME:DIR"`` spec as given to ``--corpus`` (e.g. ``"emodb:data/emodb"``)."""
+    """Read a ``"NAME:DIR"`` spec as given to ``--corpus`` (e.g. ``"emodb:data/emodb"``).
+
+    Reader options ride in brackets after the name, so every ``--corpus`` accepts them:
+    ``"iemocap[classes=6]:/data/IEMOCAP"``, ``"ravdess[include_song=false]:/data/ravdess"``.
+    """
     name, sep, root = str(spec).partition(":")
     if not sep or not name.strip() or not root.strip():
         raise ConfigError(
             f"corpus spec {spec!r} is not NAME:DIR; write e.g. emodb:/data/emodb "
             f"(known corpora: {', '.join(CORPORA)})"
         )
+    name = name.strip()
+    if name.endswith("]") and "[" in name:
+        name, _, inner = name[:-1].partition("[")
+        for pair in filter(None, (p.strip() for p in inner.split(","))):
+            key, eq, value = pair.partition("=")
+            if not eq or not key.strip():
+                raise ConfigError(
+                    f"corpus spec {spec!r}: option {pair!r} is not KEY=VALUE; write e.g. "
+                    "iemocap[classes=6]:/data/IEMOCAP"
+                )
+            kwargs.setdefault(key.strip(), _option_value(value))
     return read_corpus(name, root.strip(), **kwargs)
 
 

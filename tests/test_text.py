@@ -248,6 +248,23 @@ def test_truncated_far_context_does_not_change_the_vector(tiny):
     assert not np.allclose(alone, a, atol=1e-4)  # context reaches the vector
 
 
+def test_pool_span_matters_only_with_context(tiny):
+    df = _dialogues()
+    target = SentenceEmbedder(tiny, context_past=2, missing="error").transform(df)
+    window = SentenceEmbedder(tiny, context_past=2, pool_span="window", missing="error")
+    window = window.transform(df)
+    rows = _by_id(df, range(len(df)))
+    assert not np.allclose(target[rows["a2"]], window[rows["a2"]], atol=1e-4)
+    for first in ("a0", "b0", "x"):  # nothing before them: the same input, the same vector
+        np.testing.assert_allclose(target[rows[first]], window[rows[first]], atol=1e-6)
+    plain = SentenceEmbedder(tiny, pool_span="window", missing="error").transform(df)
+    np.testing.assert_allclose(
+        plain, SentenceEmbedder(tiny, missing="error").transform(df), atol=1e-6
+    )
+    with pytest.raises(ConfigError, match="pool_span"):
+        SentenceEmbedder(tiny, pool_span="all").fit(["a"])
+
+
 # -- missing text and input forms ------------------------------------------------------------
 def test_missing_text_zero_vector_and_indicator(tiny):
     df = pd.DataFrame({"id": ["r1", "r2", "r3", "r4"], "text": ["hello", None, "  ", pd.NA]})

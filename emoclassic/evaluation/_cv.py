@@ -641,13 +641,7 @@ def run_cv(
             raise AssertionError("internal error: a group is in both train and test")
 
     t_cv = time.perf_counter()
-    y_pred, fold_of, folds, grids = _evaluate(
-        spec,
-        df,
-        y,
-        g,
-        splits,
-        dev_mask,
+    common = dict(
         store=store,
         inner=inner,
         inner_splits=inner_splits,
@@ -656,27 +650,14 @@ def run_cv(
         progress=progress,
         labels=labels,
     )
+    y_pred, fold_of, folds, grids = _evaluate(spec, df, y, g, splits, dev_mask, **common)
     covered = fold_of >= 0
     scored = compute_metrics(y[covered], y_pred[covered], labels=labels)
     ablation_out: dict[str, Any] | None = None
     if ablation_specs:
         ablation_out = {}
         for mod, rspec in ablation_specs.items():
-            p, fo, f, _ = _evaluate(
-                rspec,
-                df,
-                y,
-                g,
-                splits,
-                dev_mask,
-                store=store,
-                inner=inner,
-                inner_splits=inner_splits,
-                n_jobs=n_jobs,
-                random_state=random_state,
-                progress=progress,
-                labels=labels,
-            )
+            p, fo, f, _ = _evaluate(rspec, df, y, g, splits, dev_mask, **common)
             c = fo >= 0
             ablation_out[mod] = {
                 "metrics": compute_metrics(y[c], p[c], labels=labels)["metrics"],

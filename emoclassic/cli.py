@@ -585,7 +585,7 @@ def features(
     corpus: CorpusOpt = None,
     preset: Annotated[
         str | None,
-        typer.Option(help="Pooled preset: default, compact, large, logmel-meanstd."),
+        typer.Option(help="Pooled preset: default, compact, large, large-vuv, logmel-meanstd."),
     ] = None,
     out: Annotated[
         Path | None,

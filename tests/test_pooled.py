@@ -241,3 +241,29 @@ def test_invalid_parameters_are_config_errors():
 @parametrize_with_checks([PooledFeatures("compact"), PooledFeatures("logmel-meanstd", n_mels=8)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_large_vuv_adds_voiced_and_unvoiced_functionals_to_large():
+    """large-vuv = large's columns + functionals over voiced / unvoiced frames (eGeMAPS split)."""
+    rng = np.random.default_rng(0)
+    quiet = (0.003 * rng.standard_normal(SR // 2)).astype(np.float32)  # unvoiced: faint noise
+    y = np.concatenate([quiet, _harmonic(150.0, seconds=0.5), quiet])
+    big, vuv = PooledFeatures("large"), PooledFeatures("large-vuv")
+    nb, nv = list(big.get_feature_names_out()), list(vuv.get_feature_names_out())
+    xb, xv = big.fit_transform([y])[0], vuv.fit_transform([y])[0]
+    col = {n: i for i, n in enumerate(nv)}
+    # every column of large is there, with the same value
+    np.testing.assert_array_equal(xv[[col[n] for n in nb]], xb)
+    extra = [n for n in nv if n not in set(nb)]
+    assert extra and all(n.startswith(("voiced_", "unvoiced_")) for n in extra)
+    # the harmonic middle is voiced and loud, the noise around it unvoiced and quiet
+    assert xv[col["voiced_rms_db_mean"]] > xv[col["unvoiced_rms_db_mean"]] + 30
+    # voiced frames' level is the voicing statistic computed from the same mask
+    np.testing.assert_allclose(xv[col["voiced_rms_db_mean"]], xv[col["rms_db_voiced_mean"]],
+                               rtol=1e-5)
+    # the voiced spectrum is centred near the harmonics (150-750 Hz), far below the noise's
+    assert xv[col["voiced_centroid_mean"]] < xv[col["unvoiced_centroid_mean"]] / 2
+    # silence has no voiced frame: its voiced functionals are 0, the unvoiced ones are not all 0
+    xs = vuv.fit_transform([np.zeros(SR, np.float32)])[0]
+    voiced_cols = [i for n, i in col.items() if n.startswith("voiced_")]
+    assert np.all(xs[voiced_cols] == 0)

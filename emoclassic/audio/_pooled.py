@@ -172,7 +172,10 @@ class Preset:
 
     ``pitch`` are functionals of F0 over voiced frames, ``hnr`` those of the harmonics-to-noise
     ratio; either non-empty adds the voicing statistics too. ``n_mfcc`` is the default number
-    of MFCCs (the ``n_mfcc`` parameter overrides it).
+    of MFCCs (the ``n_mfcc`` parameter overrides it). ``voiced`` and ``unvoiced`` are blocks
+    whose functionals are taken over the voiced (resp. unvoiced) frames only, as eGeMAPS does
+    for its spectral descriptors: the spectrum of the voice itself, apart from pauses and
+    fricatives (named ``voiced_{row}_{fn}`` / ``unvoiced_{row}_{fn}``; 0 with no such frame).
     """
 
     description: str
@@ -180,6 +183,8 @@ class Preset:
     pitch: tuple[str, ...] = ()
     hnr: tuple[str, ...] = ()
     n_mfcc: int = 13
+    voiced: tuple[tuple[str, int, tuple[str, ...]], ...] = ()
+    unvoiced: tuple[tuple[str, int, tuple[str, ...]], ...] = ()
 
 
 #: The named recipes (dims at the defaults: n_mels=64, 16 kHz).
@@ -239,6 +244,17 @@ PRESETS: dict[str, Preset] = {
         n_mfcc=14,
     ),
 }
+_VUV = (("logmel", 0, MS), ("mfcc", 0, STATS), ("spectral", 0, STATS), ("contrast", 0, STATS),
+        ("energy", 0, STATS), ("mfcc", 1, MS), ("spectral", 1, MS))
+PRESETS["large-vuv"] = Preset(
+    "large plus functionals over voiced and over unvoiced frames (the eGeMAPS split)",
+    PRESETS["large"].blocks,
+    pitch=LARGE,
+    hnr=LARGE,
+    n_mfcc=14,
+    voiced=_VUV,
+    unvoiced=tuple((g, o, MS) for g, o, _ in _VUV),
+)
 
 SPECTRAL_NAMES = (
     "centroid", "bandwidth", "rolloff25", "rolloff50", "rolloff85", "rolloff95",
@@ -324,7 +340,7 @@ def _plan(preset: str, sr: int, n_fft: int, hop: int, win_length, n_mels: int, n
     win = _check_frames(n_fft, hop, win_length)
     n_mfcc = int(p.n_mfcc if n_mfcc is None else n_mfcc)
     n_mels = int(n_mels)
-    groups = frozenset(g for g, _, _ in p.blocks)
+    groups = frozenset(g for g, _, _ in (*p.blocks, *p.voiced, *p.unvoiced))
     if "mfcc" in groups and not 1 <= n_mfcc <= n_mels:
         raise ConfigError(f"n_mfcc={n_mfcc} must lie in [1, n_mels={n_mels}]")
     if (p.pitch or p.hnr) and not 0 < f0_min < f0_max < min(sr, PITCH_SR) / 2:
@@ -345,15 +361,16 @@ def _plan(preset: str, sr: int, n_fft: int, hop: int, win_length, n_mels: int, n
     fcent = (fk - fk.mean()).astype(np.float32)
     bands = _contrast_bands(sr, n_fft)
     names: list[str] = []
-    for group, order, funcs in p.blocks:
-        suffix = {0: "", 1: "_d", 2: "_dd"}.get(order)
-        if suffix is None:
-            raise ConfigError(f"delta order {order} is not supported; use 0, 1 or 2")
-        unknown = [f for f in funcs if f not in FUNCTIONALS]
-        if unknown:
-            raise ConfigError(f"unknown functionals {unknown}; see FUNCTIONALS")
-        for row in _group_rows(group, n_mels, n_mfcc, len(bands)):
-            names.extend(f"{row}{suffix}_{fn}" for fn in funcs)
+    for part, blocks in (("", p.blocks), ("voiced_", p.voiced), ("unvoiced_", p.unvoiced)):
+        for group, order, funcs in blocks:
+            suffix = {0: "", 1: "_d", 2: "_dd"}.get(order)
+            if suffix is None:
+                raise ConfigError(f"delta order {order} is not supported; use 0, 1 or 2")
+            unknown = [f for f in funcs if f not in FUNCTIONALS]
+            if unknown:
+                raise ConfigError(f"unknown functionals {unknown}; see FUNCTIONALS")
+            for row in _group_rows(group, n_mels, n_mfcc, len(bands)):
+                names.extend(f"{part}{row}{suffix}_{fn}" for fn in funcs)
     names.extend(f"f0_voiced_{fn}" for fn in p.pitch)
     names.extend(f"hnr_voiced_{fn}" for fn in p.hnr)
     if p.pitch or p.hnr:
@@ -537,11 +554,16 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return on, e2 - s2
 
 
+def _voiced_mask(f0, ap, rms_db, plan: _Plan) -> np.ndarray:
+    """Voiced frames: periodic enough, loud enough, F0 in range."""
+    loud_enough = (rms_db > rms_db.max() - VOICING_RANGE_DB) & (rms_db > -70.0)
+    return (ap < VOICING_THRESHOLD) & loud_enough & (f0 >= plan.f0_min) & (f0 <= plan.f0_max)
+
+
 def _pitch_features(f0, ap, rms_db, plan: _Plan, frame_rate: float) -> np.ndarray:
     p = plan.preset
     T = len(f0)
-    loud_enough = (rms_db > rms_db.max() - VOICING_RANGE_DB) & (rms_db > -70.0)
-    voiced = (ap < VOICING_THRESHOLD) & loud_enough & (f0 >= plan.f0_min) & (f0 <= plan.f0_max)
+    voiced = _voiced_mask(f0, ap, rms_db, plan)
     vidx = np.flatnonzero(voiced)
     parts = []
     t = vidx / frame_rate
@@ -593,7 +615,8 @@ def _features_of(y: np.ndarray, plan: _Plan) -> np.ndarray:
             acc.setdefault(k, []).append(v)
     llds = {k: (v[0] if len(v) == 1 else np.concatenate(v, axis=-1)) for k, v in acc.items()}
     has_pitch = bool(plan.preset.pitch or plan.preset.hnr)
-    if "energy" in plan.groups or has_pitch:
+    split_vuv = bool(plan.preset.voiced or plan.preset.unvoiced)
+    if "energy" in plan.groups or has_pitch or split_vuv:
         rms_db, zcr = _energy_zcr(y, plan, T, "energy" in plan.groups)
         llds["rms_db"] = rms_db
         if zcr is not None:
@@ -602,7 +625,10 @@ def _features_of(y: np.ndarray, plan: _Plan) -> np.ndarray:
     # deltas of every group that needs them in one call per order (groups stacked)
     deltas: dict[tuple[str, int], np.ndarray] = {}
     for order in (1, 2):
-        groups = list(dict.fromkeys(g for g, o, _ in plan.preset.blocks if o >= order))
+        groups = list(dict.fromkeys(
+            g for g, o, _ in (*plan.preset.blocks, *plan.preset.voiced, *plan.preset.unvoiced)
+            if o >= order
+        ))
         if not groups:
             break
         base = [llds[g] if order == 1 else deltas[(g, 1)] for g in groups]
@@ -628,8 +654,19 @@ def _features_of(y: np.ndarray, plan: _Plan) -> np.ndarray:
             results[b] = F[r : r + k].reshape(-1)
             r += k
     parts: list[np.ndarray] = [results[b] for b in range(len(mats))]
-    if has_pitch:
+    f0 = ap = None
+    if split_vuv:
         f0, ap = _pitch_track(y, plan, T)
+        voiced = _voiced_mask(f0, ap, llds["rms_db"], plan)
+        t_all = np.arange(T) / frame_rate
+        for blocks, mask in ((plan.preset.voiced, voiced), (plan.preset.unvoiced, ~voiced)):
+            for group, order, funcs in blocks:
+                M = deltas[(group, order)] if order else llds[group]
+                parts.append(functionals(M[:, mask], funcs, frame_rate=frame_rate,
+                                         t=t_all[mask]).reshape(-1))
+    if has_pitch:
+        if f0 is None:
+            f0, ap = _pitch_track(y, plan, T)
         parts.append(_pitch_features(f0, ap, llds["rms_db"], plan, frame_rate))
     out = np.concatenate(parts).astype(np.float32)
     if out.shape[0] != len(plan.names):  # pragma: no cover - a bug, not a user error
@@ -652,7 +689,8 @@ class PooledFeatures(AudioExtractor):
     Parameters
     ----------
     preset : str
-        Recipe name in :data:`PRESETS` ("logmel-meanstd", "compact", "default", "large").
+        Recipe name in :data:`PRESETS` ("logmel-meanstd", "compact", "default", "large",
+        "large-vuv").
     sr : int
         Analysis rate; files are resampled to it (and array rows are assumed to be at it).
     n_fft, hop_length, win_length : int

@@ -157,6 +157,16 @@ def test_cls_and_mean_pooling_differ_and_normalize_gives_unit_vectors(tiny):
         SentenceEmbedder(tiny, pooling="max").fit(texts)
 
 
+def test_bfloat16_is_close_to_float32(tiny):
+    texts = ["hello world", "the angry dog"]
+    full = SentenceEmbedder(tiny, missing="error").transform(texts)
+    half = SentenceEmbedder(tiny, dtype="bfloat16", missing="error").transform(texts)
+    assert half.dtype == np.float32 and not np.array_equal(full, half)
+    assert (full * half).sum(axis=1).min() > 0.99  # unit vectors: cosine similarity
+    with pytest.raises(ConfigError, match="dtype"):
+        SentenceEmbedder(tiny, dtype="float16").fit(texts)
+
+
 def test_minilm_matches_sentence_transformers():
     from sentence_transformers import SentenceTransformer
 

@@ -21,6 +21,7 @@ from ..exceptions import ConfigError, DataError
 from ..features import BaseExtractor, Item
 from ._context import ContextWindow, check_window, context_windows
 from ._models import (
+    DTYPES,
     ModelRef,
     hidden_size,
     load_transformer,
@@ -155,6 +156,9 @@ class SentenceEmbedder(BaseExtractor):
         Token budget of one input; the target is kept whole, context is cut from the far end.
     missing : "zero" or "error"
         Missing/empty text: a zero vector plus a final ``text_missing`` column, or DataError.
+    dtype : "float32" or "bfloat16"
+        Compute precision. bfloat16 is ~1.5-2x faster on CPUs with AVX512-BF16 or AMX (and
+        on GPUs), slower elsewhere; vectors differ from float32 in the 3rd-4th digit.
     batch_size, device, n_threads, cache, n_jobs, on_error, progress
         How (not what) to compute: batch size of the model, torch device, torch threads
         (None: torch's default), feature store, parallel workers, bad items, progress bar.
@@ -176,6 +180,7 @@ class SentenceEmbedder(BaseExtractor):
         speaker_names: bool = False,
         max_length: int = 128,
         missing: str = "zero",
+        dtype: str = "float32",
         batch_size: int = 64,
         device: str = "cpu",
         n_threads: int | None = None,
@@ -194,6 +199,7 @@ class SentenceEmbedder(BaseExtractor):
         self.speaker_names = speaker_names
         self.max_length = max_length
         self.missing = missing
+        self.dtype = dtype
         self.batch_size = batch_size
         self.device = device
         self.n_threads = n_threads
@@ -227,6 +233,8 @@ class SentenceEmbedder(BaseExtractor):
             raise ConfigError(f"pooling={self.pooling!r} is not valid; use one of {_POOLINGS}")
         if self.pool_span not in _SPANS:
             raise ConfigError(f"pool_span={self.pool_span!r} is not valid; use one of {_SPANS}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype={self.dtype!r} is not valid; use one of {DTYPES}")
         if self.missing not in _MISSING:
             raise ConfigError(f"missing={self.missing!r} is not valid; use 'zero' or 'error'")
         check_window(self.context_past, self.context_future)
@@ -321,7 +329,7 @@ class SentenceEmbedder(BaseExtractor):
         """One forward pass over a batch of windows; float32 ``(len(windows), hidden)``."""
         import torch
 
-        tokenizer, model = load_transformer(ref, self.device)
+        tokenizer, model = load_transformer(ref, self.device, self.dtype)
         start_id = tokenizer.cls_token_id
         if start_id is None:
             start_id = tokenizer.bos_token_id
@@ -378,6 +386,7 @@ class SentenceEmbedder(BaseExtractor):
                     states = torch.stack(hidden[-4:], dim=0).mean(dim=0)
                 else:
                     states = hidden[layer]
+            states = states.float()
             if self.pooling == "cls":
                 pooled = states[:, 0]
             else:

@@ -196,9 +196,15 @@ def model_identity(model: str | os.PathLike | ModelRef | None) -> dict:
     return {"name": ref.name, "path": str(ref.path), "sha256": total.hexdigest()}
 
 
-def load_transformer(ref: ModelRef, device: str = "cpu") -> tuple[Any, Any]:
-    """``(tokenizer, model)`` loaded offline once per process and device, in eval mode."""
-    key = (str(ref.path), str(device))
+#: compute precisions a text model may run in
+DTYPES = ("float32", "bfloat16")
+
+
+def load_transformer(ref: ModelRef, device: str = "cpu", dtype: str = "float32") -> tuple[Any, Any]:
+    """``(tokenizer, model)`` loaded offline once per process, device and dtype, in eval mode."""
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype={dtype!r} is not valid; use one of {DTYPES}")
+    key = (str(ref.path), str(device), dtype)
     with _LOCK:
         hit = _LOADED.get(key)
     if hit is not None:
@@ -220,9 +226,11 @@ def load_transformer(ref: ModelRef, device: str = "cpu") -> tuple[Any, Any]:
     finally:
         if bars:
             hf_logging.enable_progress_bar()
+    import torch
+
     model.eval()
-    model.to(device)
-    logger.info("loaded text model %s from %s on %s", ref.name, ref.path, device)
+    model.to(device=device, dtype=getattr(torch, dtype))
+    logger.info("loaded text model %s from %s on %s (%s)", ref.name, ref.path, device, dtype)
     with _LOCK:
         _LOADED.setdefault(key, (tokenizer, model))
         return _LOADED[key]

@@ -87,7 +87,7 @@ def test_cv_report_has_the_documented_keys(report):
                                        "speaker_normalization", "scoring"}  # fmt: skip
     assert report["protocol"]["speaker_normalization"] is False
     assert set(report["timing"]) == {"extraction", "cv", "total"}
-    assert {"emoclassic", "python", "sklearn", "numpy", "scipy", "librosa", "torch", "xgboost",
+    assert {"emoclassic", "python", "numpy", "scipy", "librosa", "torch", "xgboost",
             "sentence-transformers"} <= set(report["versions"])  # fmt: skip
     assert report["versions"]["scikit-learn"]
     assert {"n_items", "classes", "groups", "failed"} <= set(report["data"])

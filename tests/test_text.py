@@ -390,6 +390,11 @@ def test_cache_hit_computes_nothing(tiny, tmp_path, monkeypatch):
     calls.clear()
     SentenceEmbedder(tiny, context_past=1, layer=0, cache=store).transform(df)
     assert sum(calls) == 7
+    calls.clear()  # duplicates are computed once, without a cache too
+    out = SentenceEmbedder(tiny).transform(["yeah", "the cat", "yeah", None, "yeah"])
+    assert sum(calls) == 2
+    np.testing.assert_array_equal(out[0], out[4])
+    assert out[3, -1] == 1.0 and out[0, -1] == 0.0
 
 
 # -- TF-IDF ----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_MODEL_NAME",
     "ModelRef",
     "default_model_path",
+    "load_tokenizer",
     "load_transformer",
     "model_config",
     "model_identity",
@@ -57,7 +58,8 @@ _IDENTITY_PATTERNS = (
 
 _LOCK = threading.Lock()
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}
-_LOADED: dict[tuple[str, str], tuple[Any, Any]] = {}
+_LOADED: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+_TOKENIZERS: dict[tuple[str, str], Any] = {}
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,27 @@ def model_identity(model: str | os.PathLike | ModelRef | None) -> dict:
     return {"name": ref.name, "path": str(ref.path), "sha256": total.hexdigest()}
 
 
+def load_tokenizer(ref: ModelRef) -> Any:
+    """The model's tokenizer, loaded offline once per process (cheap: no weights)."""
+    key = (str(ref.path), "tokenizer")
+    with _LOCK:
+        hit = _TOKENIZERS.get(key)
+    if hit is not None:
+        return hit
+    set_offline_env()
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(ref.path), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot load the tokenizer of {ref.path} ({str(exc).splitlines()[0]}); the folder "
+            "needs tokenizer.json or vocab files saved with save_pretrained"
+        ) from exc
+    with _LOCK:
+        return _TOKENIZERS.setdefault(key, tokenizer)
+
+
 #: compute precisions a text model may run in
 DTYPES = ("float32", "bfloat16")
 
@@ -209,14 +232,14 @@ def load_transformer(ref: ModelRef, device: str = "cpu", dtype: str = "float32")
         hit = _LOADED.get(key)
     if hit is not None:
         return hit
+    tokenizer = load_tokenizer(ref)
     set_offline_env()
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(ref.path), local_files_only=True)
         model = AutoModel.from_pretrained(str(ref.path), local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ConfigError(

@@ -659,8 +659,12 @@ def cv(
                                  metavar="COLUMN")
     ] = None,
     scheme: Annotated[
-        str | None, typer.Option("--cv", help="group | logo | split (default: the spec's).",
-                                 metavar="SCHEME")
+        str | None,
+        typer.Option(
+            "--cv",
+            help="auto | group | groupkfold | logo | split | stratified (default: the spec's).",
+            metavar="SCHEME",
+        ),
     ] = None,
     out: Annotated[Path, typer.Option(help="Report folder.", metavar="DIR")] = DEFAULT_OUT
     / "cv",

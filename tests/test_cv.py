@@ -331,3 +331,15 @@ def test_score_model_maps_labels_across_corpora(df):
     test_only = score_model(model, trained, split="test")
     assert test_only["data"]["dropped_labels"] == {}
     assert test_only["metrics"]["n"] == int((df["split"] == "test").sum())
+
+
+def test_auto_scheme_uses_the_split_column_when_it_has_train_and_test(df):
+    r = run_cv(spy_spec(grid={}), df, scheme="auto")
+    assert r["protocol"]["scheme"] == "split"
+    assert r["metrics"]["n"] == int((df["split"] == "test").sum())
+    no_split = df.drop(columns=["split"])
+    r = run_cv(spy_spec(grid={}), no_split, scheme="auto")
+    assert r["protocol"]["scheme"] == "group"
+    assert r["protocol"]["n_outer_folds"] == 3
+    only_train = df.assign(split="train")
+    assert run_cv(spy_spec(grid={}), only_train, scheme="auto")["protocol"]["scheme"] == "group"

@@ -589,6 +589,19 @@ def _resolve_protocol(spec, scheme, groups):
     return scheme, column, inner, n_splits, inner_splits
 
 
+def _resolve_auto(scheme: str, df: pd.DataFrame) -> str:
+    """``auto`` → ``split`` if ``df`` has train and test rows in ``split``, else ``group``."""
+    if scheme != "auto":
+        return scheme
+    if "split" in df.columns:
+        split = set(df["split"].dropna().astype(str).str.lower())
+        if {"train", "test"} <= split:
+            logger.info("cv scheme 'auto': the manifest has train/test splits, so 'split'")
+            return "split"
+    logger.info("cv scheme 'auto': no train/test split column, so 'group'")
+    return "group"
+
+
 def run_cv(
     spec,
     manifest: pd.DataFrame,
@@ -612,6 +625,7 @@ def run_cv(
     scheme, column, inner, n_splits, inner_splits = _resolve_protocol(spec, scheme, groups)
     df, n_unlabelled = _prepare(manifest)
     n_input = len(manifest)
+    scheme = _resolve_auto(scheme, df)
 
     store, failed, t_extract = warm_cache(spec, df, cache=cache, n_jobs=n_jobs, progress=progress)
     ablation_specs: dict[str, Any] = {}
@@ -769,6 +783,7 @@ def fit_final(
     spec = _spec_of(spec)
     scheme, column, inner, _, inner_splits = _resolve_protocol(spec, None, None)
     df, _ = _prepare(manifest)
+    scheme = _resolve_auto(scheme, df)
     store, failed, _ = warm_cache(spec, df, cache=cache, n_jobs=n_jobs)
     bad = {f["id"] for f in failed}
     if bad:

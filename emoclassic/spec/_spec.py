@@ -31,7 +31,9 @@ TOP_KEYS = (
     "speaker_normalization",
 )  # fmt: skip
 CV_KEYS = ("scheme", "n_splits", "groups", "inner", "inner_splits")
-CV_SCHEMES = ("group", "groupkfold", "logo", "split", "stratified")
+#: ``auto``: ``split`` when the manifest has train and test rows in a ``split`` column, else
+#: ``group`` (so one spec runs unchanged on corpora with and without official splits)
+CV_SCHEMES = ("auto", "group", "groupkfold", "logo", "split", "stratified")
 INNER_SCHEMES = ("group", "groupkfold", "logo", "stratified")
 FUSION_KEYS = {
     "early": ("type", "weights"),

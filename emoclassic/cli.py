@@ -196,6 +196,17 @@ CacheOpt = Annotated[
 PipelineOpt = Annotated[
     Path, typer.Option("--pipeline", "-p", help="Pipeline spec (pipelines/*.toml).", metavar="P")
 ]
+BackendOpt = Annotated[
+    str,
+    typer.Option("--backend", help="Where parallel work runs: local (processes here) or dask "
+                 "(a Dask cluster; see docs/scaling.md).", metavar="local|dask"),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Dask scheduler address (tcp://HOST:8786) or scheduler "
+                 "JSON file; without it --backend dask starts a local cluster of --jobs "
+                 "workers.", metavar="ADDRESS"),
+]
 ModelOpt = Annotated[
     Path, typer.Option("--model", help="Model file written by `emoclassic fit`.", metavar="MODEL")
 ]
@@ -593,6 +604,8 @@ def features(
     ] = None,
     cache: CacheOpt = DEFAULT_CACHE,
     jobs: Jobs = 1,
+    backend: BackendOpt = "local",
+    scheduler: SchedulerOpt = None,
     spectrogram_png: Annotated[
         Path | None, typer.Option(help="Also write one spectrogram PNG per file here.",
                                   metavar="DIR")
@@ -633,7 +646,7 @@ def features(
         raise ConfigError(f"--out {out}: use a .npz, .parquet or .csv file name")
     check_writable(out)
     _say(f"extracting {feature_set} features of {len(data)} utterances ...")
-    result = extract(extractor, data)
+    result = extract(extractor, data, backend=backend, scheduler=scheduler)
     if result.ids:
         _write_features(out, result)
         typer.echo(f"wrote {len(result.ids)} x {result.features.shape[1]} features to {out}")
@@ -673,6 +686,8 @@ def cv(
         bool, typer.Option("--ablation", help="Also score each modality alone.")
     ] = False,
     cache: CacheOpt = DEFAULT_CACHE,
+    backend: BackendOpt = "local",
+    scheduler: SchedulerOpt = None,
     label_column: LabelCol = "label",
     text_column: TextCol = "text",
     path_column: PathCol = "path",
@@ -693,7 +708,7 @@ def cv(
     _say(f"cross-validating {getattr(spec, 'name', pipeline)} on {len(data)} utterances ...")
     report = run_cv(
         spec, data, scheme=scheme, groups=groups, n_jobs=jobs, ablation=ablation,
-        cache=_cache(cache), progress=not _STATE.quiet,
+        cache=_cache(cache), progress=not _STATE.quiet, backend=backend, scheduler=scheduler,
     )
     paths = write_reports(report, out)
     typer.echo(_cv_summary(report))
@@ -761,6 +776,8 @@ def fit(
     ] = None,
     jobs: Jobs = 1,
     cache: CacheOpt = DEFAULT_CACHE,
+    backend: BackendOpt = "local",
+    scheduler: SchedulerOpt = None,
     label_column: LabelCol = "label",
     text_column: TextCol = "text",
     path_column: PathCol = "path",
@@ -784,7 +801,8 @@ def fit(
     data = _select_splits(data, split)
     params, cv_metrics = _params_from(params_from) if params_from is not None else (None, None)
     _say(f"fitting {getattr(spec, 'name', pipeline)} on {len(data)} utterances ...")
-    estimator = fit_final(spec, data, params=params, cache=_cache(cache), n_jobs=jobs)
+    estimator = fit_final(spec, data, params=params, cache=_cache(cache), n_jobs=jobs,
+                          backend=backend, scheduler=scheduler)
     fit_info = getattr(estimator, "emoclassic_fit_", None) or {}
     failed = fit_info.get("failed") or []
     info = save_model(

@@ -403,6 +403,25 @@ def _predict_isolating(
     return proba, errors
 
 
+def _attention_rows(estimator: Any, X: pd.DataFrame, errors: dict) -> pd.DataFrame | None:
+    """Per-row attention weights of an attention-fusion model (NaN on failed rows), else None."""
+    from .fusion import attention_weights
+
+    alive = [i for i in range(len(X)) if i not in errors]
+    if not alive:
+        return None
+    try:
+        att = attention_weights(estimator, X.iloc[alive].reset_index(drop=True))
+    except EmoclassicError as exc:  # the probabilities are already there; keep them
+        logger.warning("attention weights unavailable: %s", exc)
+        return None
+    if att is None:
+        return None
+    out = pd.DataFrame(np.nan, index=range(len(X)), columns=att.columns)
+    out.iloc[alive] = att.to_numpy()
+    return out
+
+
 def _entry(labels: list[str], p: np.ndarray) -> tuple[str, dict[str, float]]:
     probs = {lab: round(float(v), 6) for lab, v in zip(labels, p, strict=True)}
     return labels[int(np.argmax(p))], probs
@@ -457,6 +476,7 @@ def predict_manifest(
             cache = stack.enter_context(tempfile.TemporaryDirectory(prefix="emoclassic-predict-"))
         stack.enter_context(override_extractors(estimator, cache=cache, **runtime))
         proba, errors = _predict_isolating(estimator, X, classes, speaker_norm=speaker_norm)
+        attention = _attention_rows(estimator, X, errors)
 
     for k, row in enumerate(frame.to_dict("records")):
         idx = np.flatnonzero(expanded["_source"].to_numpy() == k)
@@ -479,10 +499,13 @@ def predict_manifest(
                      "probabilities": probs}
                 )
         lab, probs = _entry(labels, proba[good].mean(axis=0))
-        result.predictions.append(
-            {"id": str(row["id"]), "path": path, "label": lab, "probabilities": probs,
-             "windows": windows}
-        )
+        entry = {"id": str(row["id"]), "path": path, "label": lab, "probabilities": probs,
+                 "windows": windows}  # fmt: skip
+        if attention is not None:  # attention fusion: the weight each block got
+            entry["attention"] = {
+                b: round(float(attention[b].to_numpy()[good].mean()), 4) for b in attention
+            }
+        result.predictions.append(entry)
     order = {str(i): k for k, i in enumerate(frame["id"])}
     result.failures.sort(key=lambda f: order.get(f["id"].split("#w")[0], -1))
     return result

@@ -343,3 +343,15 @@ def test_auto_scheme_uses_the_split_column_when_it_has_train_and_test(df):
     assert r["protocol"]["n_outer_folds"] == 3
     only_train = df.assign(split="train")
     assert run_cv(spy_spec(grid={}), only_train, scheme="auto")["protocol"]["scheme"] == "group"
+
+
+def test_a_bare_text_frame_without_dialogue_columns_runs():
+    rng = np.random.default_rng(0)
+    words = {"a": "great happy lovely", "b": "awful sad gloomy"}
+    rows = [{"id": f"r{i}", "label": lab, "speaker": f"s{i % 4}",
+             "text": " ".join(rng.permutation(words[lab].split()))}
+            for i, lab in enumerate(["a", "b"] * 12)]  # fmt: skip
+    spec = {"name": "bare", "features": {"t": {"type": "tfidf"}},
+            "classifier": {"name": "logreg"}, "cv": {"n_splits": 2, "inner_splits": 2}}  # fmt: skip
+    report = run_cv(spec, pd.DataFrame(rows))
+    assert report["metrics"]["ua"] == 1.0

@@ -90,6 +90,7 @@ def test_cv_report_has_the_documented_keys(report):
     assert {"emoclassic", "python", "numpy", "scipy", "librosa", "torch", "xgboost",
             "sentence-transformers"} <= set(report["versions"])  # fmt: skip
     assert report["versions"]["scikit-learn"]
+    assert "attention" not in report  # only attention fusion reports it
     assert {"n_items", "classes", "groups", "failed"} <= set(report["data"])
     assert report["data"]["classes"] == {"x": 16, "y": 16, "z": 16}
     assert report["data"]["groups"] == {"s0": 12, "s1": 12, "s2": 12, "s3": 12}

@@ -119,7 +119,7 @@ def test_default_classifier_grid(tmp_path):
         (
             'scheme = "logo"',
             'scheme = "loso"',
-            r"spec\.toml: unknown cv\.scheme 'loso'; valid: group, groupkfold, logo, split",
+            r"spec\.toml: unknown cv\.scheme 'loso'; valid: auto, group, groupkfold, logo, split",
         ),
         (
             'name = "svc"',
@@ -135,7 +135,7 @@ def test_default_classifier_grid(tmp_path):
             'type = "extra"\ncolumns = ["t0"]',
             'type = "wav2vec"\ncolumns = ["t0"]',
             r"spec\.toml: unknown feature type 'wav2vec' in \[features\.text\]; valid: alexnet, "
-            r".*extra, pooled, .*text, tfidf",
+            r".*extra, .*pooled, .*text, tfidf",
         ),
         (
             'fusion = "early"',
@@ -268,3 +268,23 @@ def test_spec_dicts_are_not_modified_and_sources_are_named():
     assert spec.classifier == {"name": "logreg", "params": {}}
     with pytest.raises(ConfigError, match=r"^<spec dict>: "):
         load_spec({**d, "fusion": "nope"})
+
+
+def test_restrict_trims_a_fusion_weights_grid_of_string_early_fusion():
+    spec = load_spec({
+        "name": "w", "fusion": "early",
+        "features": {"a": {"type": "pooled"}, "t": {"type": "tfidf"}, "u": {"type": "tfidf"}},
+        "classifier": {"name": "logreg"},
+        "grid": {"fusion.weights": [{"a": 1, "t": 0, "u": 0}, {"a": 1, "t": 2, "u": 1},
+                                    {"a": 1, "t": 4, "u": 2}, {"a": 2, "t": 2, "u": 1}]},
+    })  # fmt: skip
+    audio = spec.restrict("audio")
+    assert "fusion.weights" not in audio.grid  # a lone block has nothing to weigh
+    text = spec.restrict("text")
+    # the all-zero candidate goes, the repeat of {"t": 2, "u": 1} goes
+    assert text.grid["fusion.weights"] == [{"t": 2, "u": 1}, {"t": 4, "u": 2}]
+    one = load_spec({**spec.to_dict(), "grid": {"fusion.weights": [{"a": 1, "t": 0, "u": 0},
+                                                                   {"a": 1, "t": 3, "u": 1}]}})
+    fixed = one.restrict("text")
+    assert "fusion.weights" not in fixed.grid
+    assert fixed.fusion_options["weights"] == {"t": 3, "u": 1}

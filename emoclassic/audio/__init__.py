@@ -14,6 +14,7 @@ from ._alexnet import (
 
 # --- loading, spectrograms, pooled features ----------------------------------------------------
 from ._base import AudioExtractor, audio_items
+from ._frames import FRAME_HEADER, LogMelFrames, split_frames
 from ._io import AudioInfo, audio_info, iter_windows, load_audio, load_windows, trim_silence
 from ._pitch import yin
 from ._pooled import FUNCTIONALS, PRESETS, PooledFeatures, Preset, functionals, pooled_features
@@ -50,7 +51,9 @@ __all__ = [
     "AudioExtractor",
     "AudioInfo",
     "Audio2Spectrogram",
+    "FRAME_HEADER",
     "FUNCTIONALS",
+    "LogMelFrames",
     "PRESETS",
     "PooledFeatures",
     "Preset",
@@ -58,6 +61,7 @@ __all__ = [
     "audio_info",
     "audio_items",
     "delta",
+    "split_frames",
     "frame_signal",
     "functionals",
     "iter_windows",

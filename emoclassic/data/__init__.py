@@ -39,18 +39,19 @@ __all__ = [
     "load_corpus",
     "load_manifest_or_corpus",
     "make_demo_corpus",
+    "make_scale_corpus",
 ]
 
 
 def __getattr__(name: str):
     # The demo generator pulls in scipy.signal; import it on first use so that
     # ``import emoclassic.data`` (and the CLI's start) stays fast.
-    if name == "make_demo_corpus":
-        from ._demo import make_demo_corpus
+    if name in ("make_demo_corpus", "make_scale_corpus"):
+        from . import _demo
 
-        return make_demo_corpus
+        return getattr(_demo, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), "make_demo_corpus"})
+    return sorted({*globals(), "make_demo_corpus", "make_scale_corpus"})

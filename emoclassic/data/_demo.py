@@ -33,7 +33,7 @@ from .._atomic import atomic_write_text
 from ..exceptions import ConfigError
 from ._manifest import MANIFEST_COLUMNS, validate_manifest, write_manifest
 
-__all__ = ["make_demo_corpus", "DEMO_CLASSES"]
+__all__ = ["make_demo_corpus", "make_scale_corpus", "DEMO_CLASSES"]
 
 logger = logging.getLogger(__name__)
 
@@ -215,9 +215,7 @@ def make_demo_corpus(
     lo, hi = duration
     written: set[Path] = set()
     for row in rows:
-        rng = np.random.default_rng([seed, 1, row["_spk"], row["_cls"], row["_k"]])
-        seconds = float(rng.uniform(lo, hi))
-        audio = _synthesize(rng, speakers[row["_spk"]], _VOICES[row["label"]], sr, seconds)
+        audio = _render(row, speakers, seed, sr, lo, hi)
         wav = out / row["path"]
         wav.parent.mkdir(parents=True, exist_ok=True)
         _write_wav(wav, audio, sr)
@@ -239,6 +237,115 @@ def make_demo_corpus(
         time.perf_counter() - t0,
     )
     return frame
+
+
+#: Speakers of a scale corpus: about this many clips each (bounded, see make_scale_corpus).
+_SCALE_CLIPS_PER_SPEAKER = 250
+
+
+def make_scale_corpus(
+    out_dir: str | os.PathLike,
+    n_clips: int,
+    *,
+    n_speakers: int | None = None,
+    classes: tuple[str, ...] | list[str] = ("neutral", "happiness", "sadness", "anger"),
+    seed: int = 0,
+    sr: int = 16000,
+    duration: float = 1.0,
+    n_jobs: int = 1,
+) -> pd.DataFrame:
+    """Write ``n_clips`` short demo-corpus clips (wavs + ``manifest.csv``): a corpus for scale runs.
+
+    The demo generator's speakers, voices and transcripts at any size, with fixed-length clips
+    (``duration`` seconds; 1 s at 16 kHz is 32 kB, so 100 000 clips take 3.2 GB: put big ones
+    outside the repository). Speakers default to one per ~250 clips (4 to 400). Generation runs
+    in ``n_jobs`` processes and is resumable: a wav that already has its final size is kept,
+    untouched (its mtime, hence feature-cache keys, stay valid), so a rerun after an
+    interruption only writes what is missing. The manifest is written last.
+    """
+    t0 = time.perf_counter()
+    if not isinstance(n_clips, (int, np.integer)) or n_clips < 1:
+        raise ConfigError(f"make_scale_corpus: n_clips={n_clips!r} must be a positive integer")
+    if isinstance(classes, str):
+        classes = (classes,)
+    n_cls = max(1, len(tuple(classes)))
+    if n_speakers is not None and (not isinstance(n_speakers, (int, np.integer)) or n_speakers < 1):
+        raise ConfigError(
+            f"make_scale_corpus: n_speakers={n_speakers!r} must be a positive integer or None"
+        )
+    if n_speakers is None:
+        n_speakers = int(min(400, max(4, round(n_clips / _SCALE_CLIPS_PER_SPEAKER))))
+    n_speakers = int(min(n_speakers, max(1, n_clips)))
+    n_per_class = -(-int(n_clips) // (n_speakers * n_cls))  # ceil: plan enough, keep n_clips
+    classes = _check_args(n_speakers, n_per_class, classes, seed, sr, (duration, duration))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / "manifest.csv"
+    manifest_path.unlink(missing_ok=True)
+
+    rows = _plan(n_speakers, n_per_class, classes, seed)
+    # Keep n_clips rows spread over every speaker (each speaker's first utterances).
+    per_spk = len(rows) // n_speakers
+    order = sorted(range(len(rows)), key=lambda i: (i % per_spk, i // per_spk))[: int(n_clips)]
+    rows = [rows[i] for i in sorted(order)]
+    speakers = _speaker_profiles(seed, n_speakers)
+    expected = 44 + 2 * int(round(float(duration) * sr))  # PCM_16 mono WAV of a fixed length
+    tasks = [
+        [(r["path"], r["_spk"], r["_cls"], r["_k"], r["label"]) for r in rows[i : i + 500]]
+        for i in range(0, len(rows), 500)
+    ]
+    args = (speakers, seed, sr, float(duration), out, expected)
+    if n_jobs == 1 or len(tasks) == 1:
+        written = sum(_write_scale_chunk(t, *args) for t in tasks)
+    else:
+        from joblib import Parallel, delayed
+
+        written = sum(Parallel(n_jobs=n_jobs)(delayed(_write_scale_chunk)(t, *args)
+                                              for t in tasks))
+    frame = pd.DataFrame(rows)[list(MANIFEST_COLUMNS)]
+    frame["path"] = [os.path.abspath(out / p) for p in frame["path"]]
+    frame = validate_manifest(frame, source="make_scale_corpus")
+    atomic_write_text(
+        out / "README.md",
+        _readme(n_speakers, n_per_class, classes, seed, sr, (duration, duration), len(frame)),
+    )
+    write_manifest(frame, manifest_path)
+    logger.info(
+        "scale corpus: %d clips in %s (%d written, %d kept) in %.1f s",
+        len(frame), out, written, len(frame) - written, time.perf_counter() - t0,
+    )
+    return frame
+
+
+def _render(row: dict, speakers: list, seed: int, sr: int, lo: float, hi: float) -> np.ndarray:
+    """The audio of one planned row (its own random stream: any order, any process)."""
+    rng = np.random.default_rng([seed, 1, row["_spk"], row["_cls"], row["_k"]])
+    seconds = float(rng.uniform(lo, hi))
+    return _synthesize(rng, speakers[row["_spk"]], _VOICES[row["label"]], sr, seconds)
+
+
+def _write_scale_chunk(chunk, speakers, seed, sr, seconds, out: Path, expected: int) -> int:
+    """Synthesise and write the clips of ``chunk`` that are not on disk yet; return how many."""
+    n = 0
+    made: set[Path] = set()
+    for path, spk, cls, k, label in chunk:
+        wav = out / path
+        try:
+            if wav.stat().st_size == expected:
+                continue
+        except FileNotFoundError:
+            pass
+        row = {"_spk": spk, "_cls": cls, "_k": k, "label": label}
+        audio = _render(row, speakers, seed, sr, seconds, seconds)
+        if wav.parent not in made:
+            wav.parent.mkdir(parents=True, exist_ok=True)
+            made.add(wav.parent)
+        # temp + rename: a clip killed mid-write must not pass the size check above
+        tmp = wav.with_name(f".{wav.name}.tmp")
+        _write_wav(tmp, audio, sr)
+        os.replace(tmp, wav)
+        n += 1
+    return n
 
 
 # --------------------------------------------------------------------------- planning

@@ -214,9 +214,21 @@ def _block_extractors(pipeline) -> list[tuple[str, BaseExtractor]]:
 
 
 def _config_key(ext: BaseExtractor) -> str:
+    """One in-memory table per distinct output: ``_config()`` plus every non-runtime parameter.
+
+    ``_config()`` alone is the *disk* key's config, which may leave out what the item keys
+    already hold (a SentenceEmbedder's context window), so two blocks differing only in
+    context would otherwise share one table.
+    """
+    from ..features._base import RUNTIME_PARAMS
     from ..features._store import _jsonable
 
-    return json.dumps(_jsonable(ext._config()), sort_keys=True)
+    params = {
+        k: v
+        for k, v in ext.get_params(deep=False).items()
+        if k not in RUNTIME_PARAMS and k not in ("device", "n_threads")
+    }
+    return json.dumps(_jsonable({**ext._config(), **params}), sort_keys=True)
 
 
 def warm_cache(
@@ -267,6 +279,10 @@ def _is_extractor_key(key: str) -> bool:
 
 
 # --------------------------------------------------------------------------- data & groups
+#: manifest columns the feature blocks read, which a bare DataFrame may lack
+_OPTIONAL_INPUT_COLUMNS = ("path", "text", "dialogue_id", "utterance_index", "start", "end")
+
+
 def _prepare(manifest: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     if not isinstance(manifest, pd.DataFrame):
         raise DataError(f"expected a manifest DataFrame; got {type(manifest).__name__}")
@@ -285,6 +301,9 @@ def _prepare(manifest: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         logger.warning("%d row(s) have no label and are left out", int(missing.sum()))
     df = manifest.loc[~missing].reset_index(drop=True)
     df[LABEL] = df[LABEL].astype(str)
+    for column in _OPTIONAL_INPUT_COLUMNS:  # blocks select these by name; absent means empty
+        if column not in df.columns:
+            df[column] = None
     if df[LABEL].nunique() < 2:
         raise DataError("evaluation needs at least two classes in the 'label' column")
     return df, int(missing.sum())
@@ -485,6 +504,8 @@ def _evaluate_folds(spec, df, y, groups, splits, dev_mask, *, store, inner, inne
                     n_jobs, random_state, progress, labels):  # fmt: skip
     from tqdm.auto import tqdm
 
+    from ..fusion import attention_weights
+
     y_pred = np.empty(len(y), dtype=object)
     fold_of = np.full(len(y), -1)
     folds = []
@@ -522,7 +543,34 @@ def _evaluate_folds(spec, df, y, groups, splits, dev_mask, *, store, inner, inne
             "seconds": round(time.perf_counter() - t0, 3),
         })  # fmt: skip
         grids.append(_cv_results(gs))
+        att = attention_weights(est, df.iloc[test])
+        if att is not None:  # attention fusion: which modality each prediction leaned on
+            folds[-1]["attention"] = {c: round(float(att[c].mean()), 4) for c in att.columns}
+            folds[-1]["_attention_rows"] = (test, att.to_numpy(), list(att.columns))
     return y_pred, fold_of, folds, grids
+
+
+def _attention_report(folds: list[dict], y, n: int) -> tuple[dict | None, np.ndarray | None]:
+    """Out-of-fold attention weights (popped from ``folds``): summary and the (n, blocks) rows."""
+    parts = [f.pop("_attention_rows") for f in folds if "_attention_rows" in f]
+    if not parts:
+        return None, None
+    blocks = parts[0][2]
+    rows = np.full((n, len(blocks)), np.nan)
+    for test, a, _ in parts:
+        rows[test] = a
+    seen = ~np.isnan(rows).any(axis=1)
+    per_class = {
+        str(c): {b: round(float(rows[seen & (y == c), j].mean()), 4) for j, b in enumerate(blocks)}
+        for c in sorted(set(y[seen]))
+    }
+    summary = {
+        "blocks": blocks,
+        "mean": {b: round(float(rows[seen, j].mean()), 4) for j, b in enumerate(blocks)},
+        "per_class": per_class,
+        "n": int(seen.sum()),
+    }
+    return summary, rows
 
 
 def _majority(y, splits, labels) -> dict[str, Any]:
@@ -613,13 +661,27 @@ def run_cv(
     cache: Any = None,
     progress: bool = False,
     random_state: int = 0,
+    backend: str = "local",
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
     """Nested, speaker-independent CV of ``spec`` on ``manifest``: the cv_report content.
 
     ``scheme`` and ``groups`` override the spec's ``cv.scheme`` and ``cv.groups``; ``n_jobs``
     runs grid candidates and inner folds in parallel; ``ablation=True`` on a spec with several
-    modalities also evaluates each modality alone on the same outer folds.
+    modalities also evaluates each modality alone on the same outer folds. ``backend="dask"``
+    runs the extraction chunks and the grid's fits on the Dask cluster at ``scheduler`` (or a
+    local cluster of ``n_jobs`` workers); the report is the same as with ``"local"``.
     """
+    from ..parallel import parallel_backend
+
+    with parallel_backend(backend, scheduler=scheduler, n_workers=n_jobs):
+        return _run_cv(spec, manifest, scheme=scheme, groups=groups, n_jobs=n_jobs,
+                       ablation=ablation, cache=cache, progress=progress,
+                       random_state=random_state)  # fmt: skip
+
+
+def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, cache, progress,
+            random_state) -> dict[str, Any]:  # fmt: skip
     t_start = time.perf_counter()
     spec = _spec_of(spec)
     scheme, column, inner, n_splits, inner_splits = _resolve_protocol(spec, scheme, groups)
@@ -665,6 +727,7 @@ def run_cv(
         labels=labels,
     )
     y_pred, fold_of, folds, grids = _evaluate(spec, df, y, g, splits, dev_mask, **common)
+    attention, attention_rows = _attention_report(folds, y, len(y))
     covered = fold_of >= 0
     scored = compute_metrics(y[covered], y_pred[covered], labels=labels)
     ablation_out: dict[str, Any] | None = None
@@ -672,6 +735,7 @@ def run_cv(
         ablation_out = {}
         for mod, rspec in ablation_specs.items():
             p, fo, f, _ = _evaluate(rspec, df, y, g, splits, dev_mask, **common)
+            _attention_report(f, y, len(y))  # per-modality runs: one block, nothing to show
             c = fo >= 0
             ablation_out[mod] = {
                 "metrics": compute_metrics(y[c], p[c], labels=labels)["metrics"],
@@ -742,6 +806,12 @@ def run_cv(
     }
     if ablation_out is not None:
         report["ablation"] = ablation_out
+    if attention is not None:
+        report["attention"] = attention
+        for row, i in zip(report["predictions"], np.flatnonzero(fold_of >= 0), strict=True):
+            row["attention"] = {
+                b: round(float(attention_rows[i, j]), 4) for j, b in enumerate(attention["blocks"])
+            }
     return report
 
 
@@ -770,14 +840,25 @@ def fit_final(
     cache: Any = None,
     n_jobs: int = 1,
     random_state: int = 0,
+    backend: str = "local",
+    scheduler: str | None = None,
 ):
     """The model to save: tuned on all the data with the spec's inner scheme, then refitted.
 
     ``params`` (friendly keys or scikit-learn paths, e.g. a cv_report's ``best_params``)
     skip the search. With ``cv.scheme = "split"`` only train and dev rows are used (dev is the
     validation fold), so the test split stays unseen. The returned estimator carries
-    ``emoclassic_fit_`` (best params, rows used, failures).
+    ``emoclassic_fit_`` (best params, rows used, failures). ``backend``/``scheduler``: as
+    in :func:`run_cv` (the final refit runs here).
     """
+    from ..parallel import parallel_backend
+
+    with parallel_backend(backend, scheduler=scheduler, n_workers=n_jobs):
+        return _fit_final(spec, manifest, params=params, cache=cache, n_jobs=n_jobs,
+                          random_state=random_state)  # fmt: skip
+
+
+def _fit_final(spec, manifest, *, params, cache, n_jobs, random_state):
     from ..fusion import build_pipeline, translate_params
 
     spec = _spec_of(spec)

@@ -64,6 +64,12 @@ def _tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
         ["fold", "UA", "WA", "macro F1", "train", "test", "test groups", "best params"],
         rows,
     ))  # fmt: skip
+    att = report.get("attention")
+    if att:  # attention fusion: the mean out-of-fold weight of each block, overall and by class
+        blocks = att["blocks"]
+        rows = [["all", *(f"{att['mean'][b]:.3f}" for b in blocks)]]
+        rows += [[c, *(f"{w[b]:.3f}" for b in blocks)] for c, w in att["per_class"].items()]
+        out.append(("Attention over blocks (out-of-fold means)", ["class", *blocks], rows))
     return out
 
 

@@ -10,8 +10,10 @@ per-item failures instead of dying on the first bad file.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +26,10 @@ from ._store import FeatureStore, key_prefix, resolve_store
 logger = logging.getLogger(__name__)
 
 __all__ = ["BaseExtractor", "Item", "ExtractionResult", "extract"]
+
+#: Where ``extract`` collects how many rows came from the store and how many were computed
+#: (a context variable, so subclasses that override ``_transform_all`` need not pass it on).
+_STATS: ContextVar[dict | None] = ContextVar("emoclassic_extraction_stats", default=None)
 
 #: Parameters that change how, not what, is computed: never part of a cache key.
 RUNTIME_PARAMS = frozenset({"cache", "n_jobs", "on_error", "progress", "batch_size"})
@@ -51,6 +57,9 @@ class ExtractionResult:
     failures: list[tuple[str, str]]
     feature_names: list[str]
     ok: np.ndarray  # boolean mask over the input rows
+    #: rows served by the feature store, and rows computed by this call
+    n_cached: int = 0
+    n_computed: int = 0
 
 
 def _chunks(seq: Sequence, size: int) -> Iterator[Sequence]:
@@ -77,6 +86,23 @@ def _run_chunk(
             store.put(key, vec)
         out.append((idx, vec, None))
     return out
+
+
+def _for_workers(extractor: BaseExtractor, store: FeatureStore | None):
+    """The extractor and store that travel to worker processes or Dask workers.
+
+    A store subclass may hold process-local layers (the CV's in-memory tables): workers get a
+    plain :class:`FeatureStore` over the same folder instead (or none), so each task pickles a
+    folder name, not matrices. Writes still land where every later run reads them.
+    """
+    if store is None or type(store) is FeatureStore:
+        return extractor, store
+    root = getattr(store, "root", None)
+    plain = FeatureStore(root) if root is not None else None
+    light = copy.copy(extractor)
+    if "cache" in vars(light):
+        light.cache = plain
+    return light, plain
 
 
 class BaseExtractor(TransformerMixin, BaseEstimator):
@@ -208,6 +234,10 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
         if out is None:
             out = np.full((n, self._n_features_hint()), np.nan, dtype=np.float32)
         failures = [(items[i].id, str(e), e) for i, e in sorted(errors.items())]
+        stats = _STATS.get()
+        if stats is not None:
+            stats["n_cached"] = stats.get("n_cached", 0) + n - len(todo)
+            stats["n_computed"] = stats.get("n_computed", 0) + len(todo) - len(errors)
         for item_id, msg, _ in failures:
             logger.warning("%s %s failed: %s", self._item_noun, item_id, msg)
         return out, failures
@@ -219,8 +249,15 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
             return 0
 
     def _run(self, todo, store):
-        """Yield ``(index, vector|None, error|None)`` for each item to compute."""
+        """Yield ``(index, vector|None, error|None)`` for each item to compute.
+
+        Chunks run in this process (``n_jobs=1``), in joblib's local processes, or on Dask
+        workers inside :func:`emoclassic.parallel.parallel_backend` ``("dask")``; each worker
+        stores its results as it finishes them, so an interrupted run keeps its work.
+        """
         from tqdm.auto import tqdm
+
+        from ..parallel import distributed_active
 
         n_jobs = getattr(self, "n_jobs", 1) or 1
         chunk = max(1, int(getattr(self, "batch_size", None) or self._chunk_size))
@@ -233,13 +270,14 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
             leave=False,
         )
         try:
-            if n_jobs == 1 or len(chunks) == 1:
+            if len(chunks) == 1 or (n_jobs == 1 and not distributed_active()):
                 results = (_run_chunk(self, c, store) for c in chunks)
             else:
                 from joblib import Parallel, delayed
 
+                ext, wstore = _for_workers(self, store)
                 results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-                    delayed(_run_chunk)(self, c, store) for c in chunks
+                    delayed(_run_chunk)(ext, c, wstore) for c in chunks
                 )
             for res in results:
                 bar.update(len(res))
@@ -248,13 +286,28 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
             bar.close()
 
 
-def extract(extractor: BaseExtractor, X) -> ExtractionResult:
+def extract(
+    extractor: BaseExtractor, X, *, backend: str = "local", scheduler: str | None = None
+) -> ExtractionResult:
     """Run ``extractor`` over ``X`` keeping going past bad items: the batch-friendly entry point.
 
-    Returns the rows that worked, their ids and the failures; nothing computed is lost.
+    Returns the rows that worked, their ids and the failures; nothing computed is lost (each
+    result is stored as soon as its chunk is done, so a rerun after an interruption computes
+    only what is missing). ``backend="dask"`` runs the chunks on the Dask cluster at
+    ``scheduler`` or, without one, on a local cluster of ``extractor.n_jobs`` worker
+    processes (see :func:`emoclassic.parallel.parallel_backend`).
     """
+    from ..parallel import parallel_backend
+
     items = extractor._items(X)
-    features, failures = extractor._transform_all(X, items)
+    stats: dict = {}
+    token = _STATS.set(stats)
+    try:
+        with parallel_backend(backend, scheduler=scheduler,
+                              n_workers=getattr(extractor, "n_jobs", None)):  # fmt: skip
+            features, failures = extractor._transform_all(X, items)
+    finally:
+        _STATS.reset(token)
     failed = {i for i, _, _ in failures}
     ok = np.array([it.id not in failed for it in items], dtype=bool)
     try:
@@ -262,9 +315,11 @@ def extract(extractor: BaseExtractor, X) -> ExtractionResult:
     except Exception:  # noqa: BLE001
         names = [f"f{i}" for i in range(features.shape[1])]
     return ExtractionResult(
-        features=features[ok],
+        features=features if ok.all() else features[ok],  # no copy of a big matrix
         ids=[it.id for it, good in zip(items, ok, strict=True) if good],
         failures=[(i, m) for i, m, _ in failures],
         feature_names=names,
         ok=ok,
+        n_cached=int(stats.get("n_cached", 0)),
+        n_computed=int(stats.get("n_computed", 0)),
     )

@@ -1,6 +1,8 @@
 """Fusion: feature blocks, early (ColumnTransformer) and late (voting, stacking, hybrid,
-adaptive) fusion, speaker normalisation, and building a spec's pipeline and grid."""
+adaptive) fusion, learned attention over blocks, speaker normalisation, and building a spec's
+pipeline and grid."""
 
+from ._attention import AttentionFusion, attention_summary, attention_weights
 from ._blocks import (
     BLOCK_TYPES,
     BlockType,
@@ -26,6 +28,7 @@ __all__ = [
     "BLOCK_TYPES",
     "FUSIONS",
     "AdaptiveFusion",
+    "AttentionFusion",
     "BlockType",
     "ExtraFeatures",
     "SpeakerNormalizationWarning",
@@ -33,6 +36,8 @@ __all__ = [
     "StackingFusion",
     "VotingFusion",
     "aligned_proba",
+    "attention_summary",
+    "attention_weights",
     "block_columns",
     "build_pipeline",
     "extractor_class",

@@ -92,6 +92,8 @@ register_block_type("text", "emoclassic.text:SentenceEmbedder", modality="text",
                     columns=TEXT_COLUMNS)  # fmt: skip
 register_block_type("tfidf", "emoclassic.text:TfidfText", modality="text",
                     columns=TEXT_COLUMNS, scale=False)  # fmt: skip
+register_block_type("frames", "emoclassic.audio._frames:LogMelFrames", modality="audio",
+                    columns=AUDIO_COLUMNS, scale=False)  # fmt: skip
 register_block_type("extra", "emoclassic.fusion._blocks:ExtraFeatures", modality="extra",
                     columns=("id",))  # fmt: skip
 

@@ -7,6 +7,7 @@ Layouts (the step names are stable: grids, saved models and reports refer to the
     adaptive  Pipeline[fusion: AdaptiveFusion([...])]
     stacking  Pipeline[fusion: StackingFusion([...], final_estimator=meta)]
     hybrid    Pipeline[fusion: StackingFusion([("fused", <early pipeline>), (branch, ...), ...])]
+    attention Pipeline[fusion: AttentionFusion(features=ColumnTransformer(blocks), classifier)]
 
 Branches are the spec's modalities (``audio``, ``text``, ``extra``), or its blocks with
 ``fusion.branches = "block"``. A classifier that reads the manifest itself (``alexnet``) makes
@@ -29,6 +30,7 @@ from sklearn.pipeline import Pipeline
 
 from ..exceptions import ConfigError
 from ..models import CLASSIFIERS, check_classifier_params, classifier_param_path, make_classifier
+from ._attention import AttentionFusion
 from ._blocks import STEP_OPTIONS, block_modality, extractor_options
 from ._early import _pca_value, block_uses_normalizer, make_block, make_block_union
 from ._late import AdaptiveFusion, StackingFusion, VotingFusion
@@ -42,7 +44,7 @@ __all__ = [
     "translate_params",
 ]
 
-FUSIONS = ("early", "voting", "stacking", "hybrid", "adaptive")
+FUSIONS = ("early", "voting", "stacking", "hybrid", "adaptive", "attention")
 LATE = ("voting", "stacking", "hybrid", "adaptive")
 
 
@@ -94,9 +96,13 @@ def pipeline_layout(spec) -> _Layout:
         return lay
     if not blocks:
         raise ConfigError("the spec has no [features] blocks; add at least one")
+    _check_block_attention(fusion, clf_name)
     if fusion == "early":
         lay.ct_blocks["features"] = list(blocks)
         lay.clf_sites.append(("clf", clf_name, own_prob))
+    elif fusion == "attention":
+        lay.ct_blocks["fusion__features"] = list(blocks)
+        lay.clf_sites.append(("fusion__classifier", clf_name, own_prob))
     else:
         by = spec.fusion_options.get("branches", "modality")
         for n, b in blocks.items():
@@ -127,6 +133,27 @@ def pipeline_layout(spec) -> _Layout:
         for n in names:
             lay.block_sites.setdefault(n, []).append(ct)
     return lay
+
+
+def _check_block_attention(fusion: str, clf_name: str) -> None:
+    """Attention fusion needs a classifier told the block layout (a ``blocks`` parameter),
+    and such a classifier is pointless without it (one block: attention is always 1)."""
+    info = CLASSIFIERS.get(clf_name)
+    if info is None:
+        return  # unknown names are reported by the classifier check
+    try:
+        takes_blocks = "blocks" in info.factory().get_params(deep=False)
+    except Exception:  # noqa: BLE001 - a factory that needs arguments cannot be attention
+        takes_blocks = False
+    if fusion == "attention" and not takes_blocks:
+        raise ConfigError(
+            f"fusion 'attention' needs a classifier that weighs blocks (e.g. name = "
+            f"'attention'); {clf_name!r} has no 'blocks' parameter"
+        )
+    if fusion != "attention" and takes_blocks:
+        raise ConfigError(
+            f"classifier {clf_name!r} weighs feature blocks: use it with fusion = 'attention'"
+        )
 
 
 # --------------------------------------------------------------------------- grid keys
@@ -246,6 +273,9 @@ def _translate_fusion(spec, lay: _Layout, key, rest, value, out, set_ct_weights)
         if lay.fusion == "early":
             names = lay.ct_blocks["features"]
             set_ct_weights("features", _weights_dict(names, value, f"grid key {key!r}"))
+        elif lay.fusion == "attention":
+            raise ConfigError(f"grid key {key!r}: attention fusion learns its block weights "
+                              "per utterance; drop fusion.weights")  # fmt: skip
         elif lay.fusion in ("voting", "adaptive"):
             names = list(lay.branches)
             w = _weights_dict(names, value, f"grid key {key!r}")
@@ -379,6 +409,14 @@ def build_pipeline(spec, *, cache: Any = None, n_jobs: int = 1) -> Pipeline:
             [("features", ct),
              ("clf", _classifier(clf["name"], clf.get("params", {}), probability=False))]
         )  # fmt: skip
+    if lay.fusion == "attention":
+        names = lay.ct_blocks["fusion__features"]
+        ct = make_block_union(
+            _blocks_for(spec, lay, names, cache=cache, n_jobs=n_jobs),
+            _static_weights(spec, names),
+        )
+        clf_est = _classifier(clf["name"], clf.get("params", {}), probability=False)
+        return Pipeline([("fusion", AttentionFusion(features=ct, classifier=clf_est))])
     overrides = spec.fusion_options.get("classifiers", {})
     branches: list[tuple[str, Any]] = []
     if lay.fusion == "hybrid":

@@ -266,6 +266,18 @@ def _alexnet(**p):
     return AlexNetSpectrogramClassifier(**p)
 
 
+def _lstm(**p):
+    from ._lstm import LSTMSpectrogramClassifier
+
+    return LSTMSpectrogramClassifier(**p)
+
+
+def _attention(**p):
+    from ._attention import AttentionFusionClassifier
+
+    return AttentionFusionClassifier(**p)
+
+
 _BASE_ALIASES = {
     "bagging_svm": {k: f"estimator__{k}" for k in ("C", "gamma", "kernel", "class_weight")},
     "bagging_trees": {
@@ -337,6 +349,18 @@ register_classifier(
     description="AlexNet fine-tuned on spectrograms (reads the manifest)",
     grid={},
     raw_input=True,
+)
+register_classifier(
+    "lstm",
+    _lstm,
+    description="bi-LSTM over log-mel frame sequences (a 'frames' feature block)",
+    grid={"hidden_size": [32, 64], "dropout": [0.2, 0.4]},
+)
+register_classifier(
+    "attention",
+    _attention,
+    description="per-utterance attention over feature blocks (fusion = 'attention')",
+    grid={"projection_dim": [32, 64], "weight_decay": [0.001, 0.01]},
 )
 
 
@@ -422,11 +446,14 @@ def check_classifier_params(name: str, params: dict[str, Any]) -> None:
 def _validate_nested(name: str, est) -> None:
     from sklearn.utils._param_validation import InvalidParameterError
 
+    from ._neural import NeuralClassifier
+
     todo = [est] + [v for v in est.get_params(deep=True).values() if isinstance(v, BaseEstimator)]
     for e in todo:
         check = getattr(e, "_validate_params", None)
         if check is None or not (
-            hasattr(e, "_parameter_constraints") or isinstance(e, XGBoostClassifier)
+            hasattr(e, "_parameter_constraints")
+            or isinstance(e, (XGBoostClassifier, NeuralClassifier))
         ):
             continue  # user estimators without declared constraints validate themselves
         try:

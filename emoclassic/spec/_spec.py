@@ -9,6 +9,7 @@ one-line :class:`ConfigError` that names the file, the table and the valid choic
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ FUSION_KEYS = {
     "adaptive": ("type", "weights", "temperature", "confidence", "branches", "classifiers"),
     "stacking": ("type", "meta", "cv", "branches", "classifiers"),
     "hybrid": ("type", "meta", "cv", "branches", "classifiers"),
+    "attention": ("type",),  # the classifier's own options live in [classifier]
 }
 SCORING_ALIASES = {
     "ua": "balanced_accuracy",
@@ -155,7 +157,7 @@ class PipelineSpec:
                 continue
             grid[key] = values
         overrides = self.fusion_options.get("classifiers", {})
-        if len(branches) <= 1 and self.fusion != "early":
+        if len(branches) <= 1 and self.fusion not in ("early", "attention"):
             br = branches[0] if branches else None
             if br in overrides:
                 c = overrides[br]
@@ -168,17 +170,29 @@ class PipelineSpec:
                 })  # fmt: skip
             grid = {k: v for k, v in grid.items() if not k.startswith("fusion.")}
             d["fusion"] = "early"
-        elif isinstance(d["fusion"], dict):
-            f = d["fusion"]
-            if "classifiers" in f:
-                f["classifiers"] = {b: c for b, c in f["classifiers"].items() if b in branches}
+        else:
             names = list(self.features) if self.fusion == "early" else None
-            if "weights" in f:
-                f["weights"] = _filter_weights(f["weights"], names, keep, self, branches)
+            if isinstance(d["fusion"], dict):
+                f = d["fusion"]
+                if "classifiers" in f:
+                    f["classifiers"] = {
+                        b: c for b, c in f["classifiers"].items() if b in branches
+                    }
+                if "weights" in f:
+                    f["weights"] = _filter_weights(f["weights"], names, keep, self, branches)
             for key in list(grid):
                 if key == "fusion.weights":
-                    grid[key] = [_filter_weights(v, names, keep, self, branches)
-                                 for v in grid[key]]  # fmt: skip
+                    grid[key] = _distinct_weights(
+                        [_filter_weights(v, names, keep, self, branches) for v in grid[key]]
+                    )
+                    if len(grid[key]) <= 1:  # nothing left to choose between
+                        fixed = grid.pop(key)
+                        if fixed:
+                            f = d["fusion"] if isinstance(d["fusion"], dict) else {
+                                "type": d["fusion"]
+                            }
+                            f["weights"] = fixed[0]
+                            d["fusion"] = f
                 elif key.startswith("fusion.classifiers.") and key.split(".")[2] not in branches:
                     del grid[key]
         if len(keep) == 1:  # a lone block has nothing to be weighed against
@@ -193,6 +207,19 @@ class PipelineSpec:
 
     def _where(self) -> str:
         return self.source or self.name
+
+
+def _distinct_weights(candidates: list) -> list:
+    """Weight candidates left after a restriction: no all-zero ones, no repeats, order kept."""
+    seen: set[str] = set()
+    out = []
+    for w in candidates:
+        values = list(w.values()) if isinstance(w, dict) else list(w)
+        key = json.dumps(w, sort_keys=True)
+        if values and any(values) and key not in seen:
+            seen.add(key)
+            out.append(w)
+    return out
 
 
 def _filter_weights(value, block_names, keep, spec: PipelineSpec, branches):
@@ -330,6 +357,16 @@ def _features(ctx: _Ctx, table: Any) -> dict[str, dict]:
         k = options.get("select_k", "all")
         if not (k == "all" or (_is_int(k) and k > 0)):
             raise ctx.error(f"{where}.select_k={k!r} must be an integer >= 1")
+        if type_name == "frames":
+            fixed = [k for k in ("pca", "select_k", "weight") if k in options]
+            fixed += [k for k in ("scale", "speaker_normalization") if options.get(k)]
+            if fixed:
+                raise ctx.error(
+                    f"{where}: a frames block keeps its row layout (length, dim, max_frames, "
+                    "frames) for the sequence model, which normalises frames itself; drop "
+                    f"{', '.join(fixed)}"
+                )
+            options.setdefault("speaker_normalization", False)  # even in a normalised spec
         if type_name == "extra" and ("columns" in options) == ("file" in options):
             raise ctx.error(f"{where}: an extra block needs exactly one of columns=[...] or file")
         out[name] = {"type": type_name, "options": options}

@@ -173,7 +173,7 @@ def context_windows(
     if past == 0 and future == 0:
         return rows, windows
     if all(d is None for d in rows.dialogue) and len(rows):
-        logger.warning(
+        logger.info(
             "context_past/context_future set but the input has no dialogue_id: no context used"
         )
     for order in _dialogue_orders(rows):

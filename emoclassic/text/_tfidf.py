@@ -46,8 +46,9 @@ class TfidfText(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    vectorizers_ : list of (prefix, TfidfVectorizer)
-        The fitted vectorizers, ``"w"`` (words) and/or ``"c"`` (characters).
+    vectorizers_ : list of (prefix, TfidfVectorizer or None)
+        The fitted vectorizers, ``"w"`` (words) and/or ``"c"`` (characters); None when every
+        training text was missing (``missing="zero"``: the block is then ``text_missing`` only).
     """
 
     def __init__(
@@ -152,8 +153,18 @@ class TfidfText(TransformerMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> TfidfText:
         """Learn the vocabulary and document frequencies of the training texts."""
         self._check_params()
-        docs, _ = self._documents(X)
+        docs, missing = self._documents(X)
         vectorizers = self._make_vectorizers()
+        if self.missing == "zero" and missing.all():
+            # a corpus (or fold) without transcripts: no vocabulary to learn, but a fused spec
+            # must still run on it; the block is then just the text_missing column
+            logger.warning(
+                "TfidfText: all %d training texts are missing or empty; the block holds only "
+                "the text_missing column",
+                len(docs),
+            )
+            self.vectorizers_ = [(prefix, None) for prefix, _ in vectorizers]
+            return self
         for prefix, vec in vectorizers:
             try:
                 vec.fit(docs)
@@ -169,7 +180,10 @@ class TfidfText(TransformerMixin, BaseEstimator):
         """Sparse TF-IDF rows (float32), plus the ``text_missing`` column when asked."""
         check_is_fitted(self, "vectorizers_")
         docs, missing = self._documents(X)
-        blocks = [vec.transform(docs) for _, vec in self.vectorizers_]
+        blocks = [
+            sp.csr_matrix((len(docs), 0), dtype=np.float32) if vec is None else vec.transform(docs)
+            for _, vec in self.vectorizers_
+        ]
         if self.missing == "zero":
             blocks.append(sp.csr_matrix(missing.astype(np.float32)[:, None]))
         return sp.hstack(blocks, format="csr", dtype=np.float32)
@@ -180,6 +194,7 @@ class TfidfText(TransformerMixin, BaseEstimator):
         names = [
             f"{prefix}:{name}"
             for prefix, vec in self.vectorizers_
+            if vec is not None
             for name in vec.get_feature_names_out()
         ]
         if self.missing == "zero":

@@ -122,3 +122,24 @@ def test_bad_parameters_name_the_parameter_and_the_expectation():
         check_classifier_params("bagging_svm", {"C": -1.0})
     with pytest.raises(ConfigError, match="learning_rate"):
         check_classifier_params("xgboost", {"learning_rate": "fast"})
+
+
+@pytest.mark.parametrize("per_class", [1, 2, 5])
+def test_calibrated_svm_fits_when_a_class_has_fewer_clips_than_calibration_folds(per_class):
+    import pickle
+
+    from emoclassic.models._zoo import SmallSampleCalibratedClassifierCV
+
+    rng = np.random.default_rng(0)
+    y = np.array(["a"] * 10 + ["b"] * 10 + ["c"] * per_class)
+    X = rng.normal(size=(len(y), 4)) + (y == "b")[:, None] * 3 - (y == "c")[:, None] * 3
+    clf = make_classifier("linear_svc_kernel", probability=True, C=1.0)
+    assert isinstance(clf, SmallSampleCalibratedClassifierCV)
+    before = clf.get_params(deep=False)
+    p = clf.fit(X, y).predict_proba(X)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert list(clf.classes_) == ["a", "b", "c"]
+    assert clf.get_params(deep=False).keys() == before.keys() and clf.cv == before["cv"]
+    assert type(clf.estimator) is type(before["estimator"])  # not left frozen
+    back = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(back.predict_proba(X), p)

@@ -15,6 +15,11 @@ Descriptor groups (the rows of the LLD matrices)
     ``energy``   RMS level (dB), loudness (sum of mel powers ** 0.3), zero-crossing rate
     ``pitch``    F0 (semitones re 27.5 Hz) and harmonics-to-noise ratio over voiced frames, plus
                  voicing statistics (ratio, segment rate and lengths, jitter, voiced/unvoiced level)
+    ``bands``    alpha ratio, Hammarberg index, spectral slopes 0-500 / 500-1500 Hz (eGeMAPS)
+    ``rasta``    RASTA-filtered log-mel bands (band-pass over time: slow channel effects and
+                 fast frame noise removed, as ComParE's auditory spectrum)
+    voice quality (``vq``, voiced frames only): formants F1-F3 and bandwidths (LPC), H1-H2,
+                 H1-A1, H1-A3, autocorrelation HNR; per glottal cycle: jitter and shimmer
 
 Each preset lists blocks ``(group, delta order, functionals)``; see :data:`PRESETS`.
 """
@@ -28,6 +33,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..exceptions import ConfigError
+from . import _voice
 from ._base import AudioExtractor
 from ._io import _load, iter_windows, load_windows
 from ._pitch import yin
@@ -176,6 +182,11 @@ class Preset:
     whose functionals are taken over the voiced (resp. unvoiced) frames only, as eGeMAPS does
     for its spectral descriptors: the spectrum of the voice itself, apart from pauses and
     fricatives (named ``voiced_{row}_{fn}`` / ``unvoiced_{row}_{fn}``; 0 with no such frame).
+    ``vq`` are functionals of the voice-quality descriptors of voiced frames (formants,
+    harmonic levels, autocorrelation HNR: ``voiced_f1_mean`` ...), ``perturbation`` those of
+    the per-cycle jitter and shimmer (``jitter_mean``, ``shimmer_db_mean`` ...). ``smooth``
+    > 1 smooths every descriptor group with a moving average of that many frames before deltas
+    and functionals (ComParE's "sma"; pitch, voicing and the voiced-frame mask are unaffected).
     """
 
     description: str
@@ -185,6 +196,9 @@ class Preset:
     n_mfcc: int = 13
     voiced: tuple[tuple[str, int, tuple[str, ...]], ...] = ()
     unvoiced: tuple[tuple[str, int, tuple[str, ...]], ...] = ()
+    vq: tuple[str, ...] = ()
+    perturbation: tuple[str, ...] = ()
+    smooth: int = 0
 
 
 #: The named recipes (dims at the defaults: n_mels=64, 16 kHz).
@@ -256,6 +270,32 @@ PRESETS["large-vuv"] = Preset(
     unvoiced=tuple((g, o, MS) for g, o, _ in _VUV),
 )
 
+PRESETS["large-vq"] = Preset(
+    "large-vuv plus eGeMAPS-style voice quality: alpha ratio, Hammarberg index, spectral slopes, "
+    "formants F1-F3, harmonic levels, autocorrelation HNR, jitter, shimmer",
+    (*PRESETS["large"].blocks, ("bands", 0, LARGE), ("bands", 1, LARGE)),
+    pitch=LARGE,
+    hnr=LARGE,
+    n_mfcc=14,
+    voiced=(*_VUV, ("bands", 0, STATS)),
+    unvoiced=(*PRESETS["large-vuv"].unvoiced, ("bands", 0, MS)),
+    vq=STATS,
+    perturbation=("mean", "std", "p10", "p50", "p90"),
+)
+
+PRESETS["rasta-vq"] = Preset(
+    "what large-vq and RASTA add to large-vuv, alone: RASTA log-mel, eGeMAPS bands and voice "
+    "quality (a second block beside large-vuv, for late fusion)",
+    (("rasta", 0, LARGE), ("rasta", 1, LARGE), ("bands", 0, LARGE), ("bands", 1, LARGE)),
+    voiced=(("bands", 0, STATS),),
+    unvoiced=(("bands", 0, MS),),
+    vq=STATS,
+    perturbation=("mean", "std", "p10", "p50", "p90"),
+)
+
+#: presets whose cache keys predate recipe hashing (see PooledFeatures._extra_identity)
+_LEGACY_PRESETS = frozenset({"logmel-meanstd", "compact", "default", "large", "large-vuv"})
+
 SPECTRAL_NAMES = (
     "centroid", "bandwidth", "rolloff25", "rolloff50", "rolloff85", "rolloff95",
     "flatness", "entropy", "flux", "skewness", "kurtosis", "slope",
@@ -268,6 +308,11 @@ VOICING_NAMES = (
 )
 #: pitch is tracked at this rate (YIN needs no more; below it the signal is used as it is)
 PITCH_SR = 4000
+#: voice-quality rows (voiced frames), in output order
+VQ_NAMES = (*_voice.FORMANT_NAMES, *_voice.HARMONIC_NAMES)
+#: RASTA filter (numerator, denominator), as in Hermansky & Morgan / openSMILE
+_RASTA_B = np.array([0.2, 0.1, 0.0, -0.1, -0.2])
+_RASTA_A = np.array([1.0, -0.94])
 #: frames per STFT block: bounds memory for long segments
 _BLOCK = 2048
 #: YIN aperiodicity below which a frame may be voiced (with enough energy)
@@ -310,8 +355,12 @@ def _group_rows(group: str, n_mels: int, n_mfcc: int, n_bands: int) -> list[str]
         return [f"contrast_{i}" for i in range(n_bands)]
     if group == "energy":
         return list(ENERGY_NAMES)
+    if group == "bands":
+        return list(_voice.BAND_NAMES)
+    if group == "rasta":
+        return [f"rasta_{i}" for i in range(n_mels)]
     raise ConfigError(f"unknown descriptor group {group!r}; use one of logmel, mfcc, spectral, "
-                      "contrast, energy")
+                      "contrast, energy, bands, rasta")
 
 
 def _contrast_bands(sr: int, n_fft: int) -> tuple[tuple[int, int, int], ...]:
@@ -371,6 +420,11 @@ def _plan(preset: str, sr: int, n_fft: int, hop: int, win_length, n_mels: int, n
                 raise ConfigError(f"unknown functionals {unknown}; see FUNCTIONALS")
             for row in _group_rows(group, n_mels, n_mfcc, len(bands)):
                 names.extend(f"{part}{row}{suffix}_{fn}" for fn in funcs)
+    for fn in p.vq:
+        if fn not in FUNCTIONALS:
+            raise ConfigError(f"unknown functional {fn!r} in vq; see FUNCTIONALS")
+    names.extend(f"voiced_{row}_{fn}" for row in VQ_NAMES for fn in p.vq)
+    names.extend(f"{row}_{fn}" for row in _voice.PERTURBATION_NAMES for fn in p.perturbation)
     names.extend(f"f0_voiced_{fn}" for fn in p.pitch)
     names.extend(f"hnr_voiced_{fn}" for fn in p.hnr)
     if p.pitch or p.hnr:
@@ -438,13 +492,15 @@ def _block_llds(
     P += X.imag * X.imag
     P = np.ascontiguousarray(P.T)  # power (F, n)
     mel = None
-    if g & {"logmel", "mfcc", "energy"}:
+    if g & {"logmel", "mfcc", "energy", "rasta"}:
         mel = plan.melfb @ P  # (n_mels, n)
         logmel = 10.0 * np.log10(np.maximum(mel, AMIN))
-        if "logmel" in g:
+        if g & {"logmel", "rasta"}:
             out["logmel"] = logmel
         if "mfcc" in g:
             out["mfcc"] = plan.dct_T @ logmel
+    if "bands" in g:
+        out["bands"] = _voice.band_llds(P, plan.sr, plan.n_fft).astype(np.float32)
     last = prev_pm
     if g & {"spectral", "contrast"}:
         M = np.sqrt(P)
@@ -602,6 +658,43 @@ def _pitch_features(f0, ap, rms_db, plan: _Plan, frame_rate: float) -> np.ndarra
     return np.concatenate(parts)
 
 
+def _rasta(logmel: np.ndarray) -> np.ndarray:
+    """RASTA band-pass (Hermansky & Morgan 1994) of each log band along time, started at rest."""
+    from scipy.signal import lfilter, lfilter_zi
+
+    b, a = _RASTA_B, _RASTA_A
+    zi = lfilter_zi(b, a)[None, :] * logmel[:, :1]
+    out, _ = lfilter(b, a, logmel.astype(np.float64), axis=1, zi=zi)
+    return out.astype(np.float32)
+
+
+def _vq_features(frames: np.ndarray, f0: np.ndarray, voiced: np.ndarray, plan: _Plan,
+                 frame_rate: float) -> np.ndarray:
+    """Functionals of the voice-quality descriptors over the voiced frames (0 with none)."""
+    from scipy import fft as sfft
+
+    funcs = plan.preset.vq
+    vidx = np.flatnonzero(voiced)
+    if vidx.size == 0:
+        return np.zeros(len(VQ_NAMES) * len(funcs))
+    out = []
+    for s in range(0, vidx.size, _BLOCK):
+        idx = vidx[s : s + _BLOCK]
+        X = sfft.rfft(frames[idx] * plan.window, axis=1)
+        P = np.ascontiguousarray((X.real * X.real + X.imag * X.imag).T)
+        fm = _voice.formant_llds(P, plan.sr, plan.n_fft)
+        out.append(np.concatenate(
+            [fm, _voice.harmonic_llds(P, f0[idx], fm, plan.sr, plan.n_fft, plan.window)]))
+    V = out[0] if len(out) == 1 else np.concatenate(out, axis=1)
+    # a frame with too few formant candidates: the clip's median of that formant (0 if none)
+    bad = ~np.isfinite(V)
+    if bad.any():
+        med = np.array([np.median(r[np.isfinite(r)]) if np.isfinite(r).any() else 0.0
+                        for r in V])
+        V = np.where(bad, med[:, None], V)
+    return functionals(V, funcs, frame_rate=frame_rate, t=vidx / frame_rate).reshape(-1)
+
+
 def _features_of(y: np.ndarray, plan: _Plan) -> np.ndarray:
     """The preset's feature vector of one mono float32 segment."""
     y = np.asarray(y, dtype=np.float32)
@@ -615,13 +708,21 @@ def _features_of(y: np.ndarray, plan: _Plan) -> np.ndarray:
             acc.setdefault(k, []).append(v)
     llds = {k: (v[0] if len(v) == 1 else np.concatenate(v, axis=-1)) for k, v in acc.items()}
     has_pitch = bool(plan.preset.pitch or plan.preset.hnr)
-    split_vuv = bool(plan.preset.voiced or plan.preset.unvoiced)
+    split_vuv = bool(plan.preset.voiced or plan.preset.unvoiced or plan.preset.vq
+                     or plan.preset.perturbation)
     if "energy" in plan.groups or has_pitch or split_vuv:
         rms_db, zcr = _energy_zcr(y, plan, T, "energy" in plan.groups)
         llds["rms_db"] = rms_db
         if zcr is not None:
             llds["energy"] = np.stack([rms_db, llds.pop("loudness"), zcr]).astype(np.float32)
     frame_rate = plan.sr / plan.hop
+    if "rasta" in plan.groups:
+        llds["rasta"] = _rasta(llds["logmel"])
+    if plan.preset.smooth > 1:  # ComParE's "sma": a moving average before deltas/functionals
+        from scipy.ndimage import uniform_filter1d
+
+        for g in plan.groups:
+            llds[g] = uniform_filter1d(llds[g], plan.preset.smooth, axis=1, mode="nearest")
     # deltas of every group that needs them in one call per order (groups stacked)
     deltas: dict[tuple[str, int], np.ndarray] = {}
     for order in (1, 2):
@@ -664,6 +765,14 @@ def _features_of(y: np.ndarray, plan: _Plan) -> np.ndarray:
                 M = deltas[(group, order)] if order else llds[group]
                 parts.append(functionals(M[:, mask], funcs, frame_rate=frame_rate,
                                          t=t_all[mask]).reshape(-1))
+        if plan.preset.vq:
+            parts.append(_vq_features(frames_all, f0, voiced, plan, frame_rate))
+        if plan.preset.perturbation:
+            jit, shim = _voice.cycle_perturbation(y, plan.sr, f0, voiced, plan.hop)
+            for v in (jit, shim):
+                parts.append(functionals(v[None, :], plan.preset.perturbation,
+                                         frame_rate=frame_rate)[0] if v.size
+                             else np.zeros(len(plan.preset.perturbation)))
     if has_pitch:
         if f0 is None:
             f0, ap = _pitch_track(y, plan, T)
@@ -690,7 +799,7 @@ class PooledFeatures(AudioExtractor):
     ----------
     preset : str
         Recipe name in :data:`PRESETS` ("logmel-meanstd", "compact", "default", "large",
-        "large-vuv").
+        "large-vuv", "large-vq").
     sr : int
         Analysis rate; files are resampled to it (and array rows are assumed to be at it).
     n_fft, hop_length, win_length : int
@@ -777,6 +886,16 @@ class PooledFeatures(AudioExtractor):
         if hasattr(self, "n_features_in_"):
             _check_feature_names_in(self, input_features)
         return np.asarray(self._get_plan().names, dtype=object)
+
+    def _extra_identity(self) -> dict:
+        # presets added after the first five carry their recipe in the cache key, so a recipe
+        # edited under the same name never reads stale vectors (the first five keep their keys)
+        if str(self.preset) in _LEGACY_PRESETS:
+            return {}
+        import hashlib
+
+        names = "\n".join(self._get_plan().names).encode()
+        return {"recipe": hashlib.sha1(names).hexdigest()[:16]}
 
     def _compute_batch(self, items):
         with single_thread_blas():

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import check_is_fitted
@@ -404,10 +405,40 @@ def make_classifier(name: str, *, probability: bool = False, **params: Any):
             f"classifier {name!r}: {exc}; valid parameters: {', '.join(valid)}"
         ) from None
     if probability and info.proba == "calibrate":
-        from sklearn.calibration import CalibratedClassifierCV
-
-        est = CalibratedClassifierCV(est, method="sigmoid", cv=CALIBRATION_CV, ensemble=False)
+        est = SmallSampleCalibratedClassifierCV(
+            est, method="sigmoid", cv=CALIBRATION_CV, ensemble=False
+        )
     return est
+
+
+class SmallSampleCalibratedClassifierCV(CalibratedClassifierCV):
+    """``CalibratedClassifierCV`` whose folds shrink to what the smallest class allows.
+
+    A spec must run unchanged on small corpora, where an inner training fold may hold fewer
+    than ``CALIBRATION_CV`` clips of some class: calibration then uses as many folds as that
+    class has clips (at least 2), and with a single clip it calibrates in-sample on a model
+    fitted to everything (a logged fallback, not an error).
+    """
+
+    def fit(self, X, y, sample_weight=None, **fit_params):
+        _, counts = np.unique(np.asarray(y, dtype=object).astype(str), return_counts=True)
+        n_min = int(counts.min()) if len(counts) else 0
+        if not isinstance(self.cv, int) or n_min >= self.cv:
+            return super().fit(X, y, sample_weight=sample_weight, **fit_params)
+        cv, estimator = self.cv, self.estimator
+        try:
+            if n_min >= 2:
+                self.cv = n_min
+            else:
+                from sklearn.frozen import FrozenEstimator
+
+                logger.warning("calibration: a class has one training clip; calibrating the "
+                               "SVM's scores in-sample")  # fmt: skip
+                self.cv = None
+                self.estimator = FrozenEstimator(clone(estimator).fit(X, y, **fit_params))
+            return super().fit(X, y, sample_weight=sample_weight, **fit_params)
+        finally:  # parameters stay as given (scikit-learn's clone contract)
+            self.cv, self.estimator = cv, estimator
 
 
 def _valid_params(name: str) -> list[str]:

@@ -4,7 +4,7 @@ Runs through ``emoclassic.evaluation.run_cv`` (scheme ``logo``, nested grid sear
 spec has a grid) on EmoDB and on the generated demo corpus:
 
 * audio: ``pipelines/lstm-frames.toml`` (bi-LSTM over log-mel frames) vs
-  ``pipelines/recommended-audio.toml`` (large-vuv functionals + linear SVM);
+  ``pipelines/recommended-audio.toml`` (the best inductive audio spec, whatever it holds);
 * fusion: ``pipelines/attention-pooled-text.toml`` (learned attention) vs
   ``pipelines/early-pooled-text-svm.toml`` (early) and ``pipelines/late-stacking.toml`` (late).
 

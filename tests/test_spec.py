@@ -288,3 +288,19 @@ def test_restrict_trims_a_fusion_weights_grid_of_string_early_fusion():
     fixed = one.restrict("text")
     assert "fusion.weights" not in fixed.grid
     assert fixed.fusion_options["weights"] == {"t": 3, "u": 1}
+
+
+def test_restrict_drops_classifier_grid_when_every_remaining_branch_has_its_own():
+    lr = {"name": "logreg", "C": 3.0}
+    spec = load_spec({
+        "name": "v", "fusion": {"type": "voting", "branches": "block",
+                                "classifiers": {"t": lr, "u": lr}},
+        "features": {"a": {"type": "pooled"}, "t": {"type": "tfidf"}, "u": {"type": "tfidf"}},
+        "classifier": {"name": "svc"},
+        "grid": {"classifier.C": [1.0, 10.0],
+                 "fusion.weights": [{"a": 1, "t": 0, "u": 0}, {"a": 1, "t": 1, "u": 2}]},
+    })  # fmt: skip
+    text = spec.restrict("text")
+    assert text.fusion == "voting" and "classifier.C" not in text.grid
+    assert text.fusion_options["weights"] == {"t": 1, "u": 2}
+    assert spec.restrict("audio").grid == {"classifier.C": [1.0, 10.0]}

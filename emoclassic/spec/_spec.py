@@ -180,6 +180,9 @@ class PipelineSpec:
                     }
                 if "weights" in f:
                     f["weights"] = _filter_weights(f["weights"], names, keep, self, branches)
+                if branches and all(b in f.get("classifiers", {}) for b in branches):
+                    # every remaining branch has its own classifier: [classifier] is unused
+                    grid = {k: v for k, v in grid.items() if not k.startswith("classifier.")}
             for key in list(grid):
                 if key == "fusion.weights":
                     grid[key] = _distinct_weights(

@@ -105,6 +105,30 @@ def test_dask_cv_equals_local(cluster, demo_corpus):
         assert g_dask["mean_test_score"] == g_local["mean_test_score"]
 
 
+def test_cv_feature_tables_travel_to_dask_workers_once(cluster):
+    """Inside a dask block a CV store pickles to a key; the tables are broadcast once."""
+    import pickle
+
+    from joblib import Parallel, delayed
+
+    from emoclassic.evaluation._cv import _MemoryStore
+
+    store = _MemoryStore(None)
+    store.blocks["b"] = ({"a": 0}, np.arange(200_000, dtype=np.float32).reshape(-1, 100))
+    full = len(pickle.dumps(store))
+    assert full > 800_000
+    with parallel_backend("dask", scheduler=cluster.scheduler_address):
+        small = pickle.dumps(store)
+        assert len(small) < 1_000  # the key, not the table
+        back = pickle.loads(small)  # off a worker: fetched through the client
+        np.testing.assert_array_equal(back.blocks["b"][1], store.blocks["b"][1])
+        assert pickle.dumps(store) == small  # the same broadcast is reused
+        sums = Parallel(n_jobs=2)(delayed(lambda s: float(s.blocks["b"][1].sum()))(store)
+                                  for _ in range(3))  # fmt: skip
+    assert sums == [float(store.blocks["b"][1].sum())] * 3
+    assert len(pickle.dumps(store)) == full  # outside the block: the tables themselves
+
+
 def test_backend_block_routes_every_parallel_call(cluster, clips):
     """Inside the context even ``n_jobs=1`` extractors use the cluster; outside, nothing."""
     assert not distributed_active()

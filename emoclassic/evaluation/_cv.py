@@ -74,11 +74,39 @@ class _MemoryStore(FeatureStore):
 
     def __reduce__(self):
         # workers get the whole-block tables (numpy arrays joblib can memory-map), not the
-        # per-item table: the folds read blocks; a miss falls back to the disk store
+        # per-item table: the folds read blocks; a miss falls back to the disk store. On a
+        # Dask cluster the tables are broadcast to every worker once and tasks carry only
+        # their key (otherwise every grid-search fit task would ship the whole table).
+        key = self._broadcast_key()
+        if key is not None:
+            return (_MemoryStore, (self.backing,), {"blocks_key": key})
         return (_MemoryStore, (self.backing,), {"blocks": self.blocks})
 
     def __setstate__(self, state):
-        self.blocks = state.get("blocks", {})
+        if "blocks_key" in state:
+            self.blocks = _worker_blocks(state["blocks_key"])
+        else:
+            self.blocks = state.get("blocks", {})
+
+    def _broadcast_key(self) -> str | None:
+        """The key of this store's block tables on every Dask worker (None off a cluster)."""
+        from ..parallel import distributed_active
+
+        if not self.blocks or not distributed_active():
+            return None
+        from joblib.parallel import get_active_backend
+
+        client = getattr(get_active_backend()[0], "client", None)
+        if client is None:
+            return None
+        state = self.__dict__.setdefault("_broadcast", {})
+        # re-broadcast when blocks were added since (a key per set of blocks and client)
+        token = (id(client), tuple(sorted(self.blocks)))
+        if state.get("token") != token:
+            future = client.scatter([dict(self.blocks)], broadcast=True, hash=False)[0]
+            state.update(token=token, future=future)  # the future keeps the data alive
+        return state["future"].key
+
 
     def __deepcopy__(self, memo):
         return self
@@ -109,6 +137,20 @@ class _MemoryStore(FeatureStore):
 
     def clear(self) -> None:
         self.table.clear()
+
+
+def _worker_blocks(key: str) -> dict:
+    """The broadcast block tables on this Dask worker (or via the client, off a worker)."""
+    from distributed import get_worker
+
+    try:
+        return get_worker().data[key]
+    except (ValueError, KeyError):  # not on a worker, or the data moved: ask the scheduler
+        from distributed import Future, get_client
+        from joblib.parallel import get_active_backend
+
+        client = getattr(get_active_backend()[0], "client", None) or get_client()
+        return Future(key, client=client).result()
 
 
 def _walk_estimators(obj, seen: set[int] | None = None):

@@ -700,47 +700,6 @@ class AlexNetSpectrogramClassifier(TransformerMixin, ClassifierMixin, BaseEstima
         self._train(images, y_enc.astype(np.int64))
         return self
 
-    def _split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n, k = len(y), len(self.classes_)
-        n_val = int(round(self.validation_fraction * n))
-        counts = np.bincount(y, minlength=k)
-        if self.validation_fraction == 0:
-            return np.arange(n), np.arange(0)
-        if n_val < k or n - n_val < k or counts.min() < 2:
-            logger.info(
-                "AlexNetSpectrogramClassifier: %d clips in %d classes are too few for a "
-                "validation split of %.2f; training %d epochs without early stopping",
-                n,
-                k,
-                self.validation_fraction,
-                self.epochs,
-            )
-            return np.arange(n), np.arange(0)
-        from sklearn.model_selection import StratifiedShuffleSplit
-
-        sss = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=self.seed)
-        train, val = next(sss.split(np.zeros(n), y))
-        return np.sort(train), np.sort(val)
-
-    def _class_weights(self, y: np.ndarray) -> np.ndarray | None:
-        if self.class_weight is None:
-            return None
-        from sklearn.utils.class_weight import compute_class_weight
-
-        present = np.arange(len(self.classes_))
-        if self.class_weight == "balanced":
-            if len(np.unique(y)) < len(present):  # a class absent from the training split
-                counts = np.bincount(y, minlength=len(present)).astype(float)
-                return np.where(counts > 0, len(y) / (len(present) * np.maximum(counts, 1)), 1.0)
-            return compute_class_weight("balanced", classes=present, y=y)
-        unknown = set(self.class_weight) - set(self.classes_.tolist())
-        if unknown:
-            raise ConfigError(
-                f"class_weight names labels {sorted(map(str, unknown))} not in y; use labels "
-                f"from {self.classes_.tolist()}"
-            )
-        return np.array([float(self.class_weight.get(c, 1.0)) for c in self.classes_])
-
     def _initial_net(self) -> AlexNet:
         net = _build_net(
             None,
@@ -768,10 +727,20 @@ class AlexNetSpectrogramClassifier(TransformerMixin, ClassifierMixin, BaseEstima
         import torch
         import torch.nn.functional as F
 
-        from ._torchutil import deterministic, seeded, torch_threads
+        from ._torchutil import (
+            EarlyStopping,
+            class_weight_vector,
+            deterministic,
+            seeded,
+            torch_threads,
+            validation_split,
+        )
 
-        train_idx, val_idx = self._split(y)
-        weights = self._class_weights(y[train_idx])
+        train_idx, val_idx = validation_split(
+            y, len(self.classes_), self.validation_fraction, self.seed,
+            owner="AlexNetSpectrogramClassifier", epochs=self.epochs, noun="clips",
+        )  # fmt: skip
+        weights = class_weight_vector(self.class_weight, y[train_idx], self.classes_)
         x_all = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
         y_all = torch.from_numpy(y)
         bs = int(self.batch_size)
@@ -783,7 +752,7 @@ class AlexNetSpectrogramClassifier(TransformerMixin, ClassifierMixin, BaseEstima
             params = [p for p in net.parameters() if p.requires_grad]
             opt = torch.optim.Adam(params, lr=float(self.lr), weight_decay=float(self.weight_decay))
             cw = None if weights is None else torch.tensor(weights, dtype=torch.float32)
-            best_loss, best_state, best_epoch, stale = math.inf, None, 0, 0
+            stopper = EarlyStopping(self.patience)
             tr = torch.from_numpy(train_idx)
             for epoch in range(1, int(self.epochs) + 1):
                 net.train()
@@ -806,19 +775,12 @@ class AlexNetSpectrogramClassifier(TransformerMixin, ClassifierMixin, BaseEstima
                 if len(val_idx):
                     val_loss, val_acc = _evaluate(net, x_all[val_idx], y_all[val_idx], bs, cw)
                     record.update(val_loss=val_loss, val_accuracy=val_acc)
-                    if val_loss < best_loss - 1e-6:
-                        best_loss, best_epoch, stale = val_loss, epoch, 0
-                        best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                    else:
-                        stale += 1
+                stop = bool(len(val_idx)) and stopper.update(net, val_loss, epoch)
                 history.append(record)
                 logger.info("AlexNetSpectrogramClassifier epoch %s", record)
-                if len(val_idx) and stale >= int(self.patience):
+                if stop:
                     break
-            if best_state is not None:
-                net.load_state_dict(best_state)
-            else:
-                best_epoch = len(history)
+            best_epoch = stopper.restore(net, len(history))
         net.eval().requires_grad_(False)
         self.history_ = history
         self.n_epochs_ = len(history)

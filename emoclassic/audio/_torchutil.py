@@ -7,6 +7,8 @@ This module imports torch at the top, so only functions that need a network impo
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 from collections.abc import Iterator
 
 import torch
@@ -338,3 +340,88 @@ def seeded(seed: int) -> Iterator[torch.Generator]:
         gen = torch.Generator()
         gen.manual_seed(int(seed) + 1)
         yield gen
+
+
+# --------------------------------------------------------------------------- training helpers
+# shared by the trainable torch classifiers (AlexNetSpectrogramClassifier, models._neural)
+
+
+def validation_split(
+    y, n_classes: int, fraction: float, seed, *, owner: str, epochs: int, noun: str = "rows"
+):
+    """Stratified (train, validation) row indices for early stopping, both sorted.
+
+    No validation part (all rows train, no early stopping, logged) when ``fraction`` is 0 or
+    the corpus is too small to hold every class on both sides.
+    """
+    import numpy as np
+
+    n = len(y)
+    if fraction == 0:
+        return np.arange(n), np.arange(0)
+    n_val = int(round(fraction * n))
+    counts = np.bincount(y, minlength=n_classes)
+    if n_val < n_classes or n - n_val < n_classes or counts.min() < 2:
+        logging.getLogger(__name__).info(
+            "%s: %d %s in %d classes are too few for a validation split of %.2f; "
+            "training %d epochs without early stopping",
+            owner, n, noun, n_classes, fraction, epochs,
+        )  # fmt: skip
+        return np.arange(n), np.arange(0)
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    sss = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
+    train, val = next(sss.split(np.zeros(n), y))
+    return np.sort(train), np.sort(val)
+
+
+def class_weight_vector(class_weight, y, classes, *, prefix: str = ""):
+    """Per-class loss weights (encoded ``y``) or None.
+
+    ``"balanced"`` is ``n / (k * count)``, with 1 for a class absent from these rows; a dict
+    maps labels to weights (1 for the rest); an unknown label is a ConfigError.
+    """
+    import numpy as np
+
+    from ..exceptions import ConfigError
+
+    if class_weight is None:
+        return None
+    k = len(classes)
+    if class_weight == "balanced":
+        counts = np.bincount(y, minlength=k).astype(float)
+        return np.where(counts > 0, len(y) / (k * np.maximum(counts, 1)), 1.0)
+    unknown = set(class_weight) - set(classes.tolist())
+    if unknown:
+        raise ConfigError(
+            f"{prefix}class_weight names labels {sorted(map(str, unknown))} not in y; use "
+            f"labels from {classes.tolist()}"
+        )
+    return np.array([float(class_weight.get(c, 1.0)) for c in classes])
+
+
+class EarlyStopping:
+    """Keeps the weights of the epoch with the lowest validation loss; counts stale epochs."""
+
+    def __init__(self, patience: int):
+        self.patience = int(patience)
+        self.best_loss = math.inf
+        self.best_epoch = 0
+        self.best_state: dict | None = None
+        self.stale = 0
+
+    def update(self, net: nn.Module, val_loss: float, epoch: int) -> bool:
+        """Record one epoch's validation loss; True when training should stop."""
+        if val_loss < self.best_loss - 1e-6:
+            self.best_loss, self.best_epoch, self.stale = val_loss, epoch, 0
+            self.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        else:
+            self.stale += 1
+        return self.stale >= self.patience
+
+    def restore(self, net: nn.Module, n_epochs: int) -> int:
+        """Load the best weights into ``net``; the best epoch (the last one without validation)."""
+        if self.best_state is None:
+            return n_epochs
+        net.load_state_dict(self.best_state)
+        return self.best_epoch

@@ -124,48 +124,26 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
         self._train(inputs, y_enc.astype(np.int64), self._seed())
         return self
 
-    def _split(self, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        n, k = len(y), len(self.classes_)
-        if self.validation_fraction == 0:
-            return np.arange(n), np.arange(0)
-        n_val = int(round(self.validation_fraction * n))
-        counts = np.bincount(y, minlength=k)
-        if n_val < k or n - n_val < k or counts.min() < 2:
-            logger.info(
-                "%s: %d rows in %d classes are too few for a validation split of %.2f; "
-                "training %d epochs without early stopping",
-                type(self).__name__, n, k, self.validation_fraction, self.epochs,
-            )  # fmt: skip
-            return np.arange(n), np.arange(0)
-        from sklearn.model_selection import StratifiedShuffleSplit
-
-        sss = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
-        train, val = next(sss.split(np.zeros(n), y))
-        return np.sort(train), np.sort(val)
-
-    def _class_weights(self, y: np.ndarray) -> np.ndarray | None:
-        k = len(self.classes_)
-        if self.class_weight is None:
-            return None
-        if self.class_weight == "balanced":
-            counts = np.bincount(y, minlength=k).astype(float)
-            return np.where(counts > 0, len(y) / (k * np.maximum(counts, 1)), 1.0)
-        unknown = set(self.class_weight) - set(self.classes_.tolist())
-        if unknown:
-            raise ConfigError(
-                f"{self._owner}: class_weight names labels {sorted(map(str, unknown))} not in "
-                f"y; use labels from {self.classes_.tolist()}"
-            )
-        return np.array([float(self.class_weight.get(c, 1.0)) for c in self.classes_])
-
     def _train(self, inputs: tuple[np.ndarray, ...], y: np.ndarray, seed: int) -> None:
         import torch
         import torch.nn.functional as F
 
-        from ..audio._torchutil import deterministic, seeded, torch_threads
+        from ..audio._torchutil import (
+            EarlyStopping,
+            class_weight_vector,
+            deterministic,
+            seeded,
+            torch_threads,
+            validation_split,
+        )
 
-        train_idx, val_idx = self._split(y, seed)
-        weights = self._class_weights(y[train_idx])
+        train_idx, val_idx = validation_split(
+            y, len(self.classes_), self.validation_fraction, seed,
+            owner=type(self).__name__, epochs=self.epochs,
+        )  # fmt: skip
+        weights = class_weight_vector(
+            self.class_weight, y[train_idx], self.classes_, prefix=f"{self._owner}: "
+        )
         tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in inputs]
         y_all = torch.from_numpy(y)
         bs = int(self.batch_size)
@@ -176,7 +154,7 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
                 net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay)
             )
             cw = None if weights is None else torch.tensor(weights, dtype=torch.float32)
-            best_loss, best_state, best_epoch, stale = math.inf, None, 0, 0
+            stopper = EarlyStopping(self.patience)
             tr = torch.from_numpy(train_idx)
             for epoch in range(1, int(self.epochs) + 1):
                 net.train()
@@ -196,19 +174,12 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
                     val_loss, val_acc = self._val_score(net, [t[vi] for t in tensors],
                                                         y_all[vi], cw)  # fmt: skip
                     record.update(val_loss=val_loss, val_accuracy=val_acc)
-                    if val_loss < best_loss - 1e-6:
-                        best_loss, best_epoch, stale = val_loss, epoch, 0
-                        best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                    else:
-                        stale += 1
+                stop = bool(len(val_idx)) and stopper.update(net, val_loss, epoch)
                 history.append(record)
                 logger.debug("%s epoch %s", type(self).__name__, record)
-                if len(val_idx) and stale >= int(self.patience):
+                if stop:
                     break
-            if best_state is not None:
-                net.load_state_dict(best_state)
-            else:
-                best_epoch = len(history)
+            best_epoch = stopper.restore(net, len(history))
         net.eval().requires_grad_(False)
         self.history_ = history
         self.n_epochs_ = len(history)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..exceptions import ConfigError, DataError
 from ._base import AudioExtractor
-from ._spectrogram import _check_frames, delta, log_mel_spectrogram, mel_filterbank
+from ._spectrogram import _check_frames, _log_mel_of, delta, mel_filterbank
 
 logger = logging.getLogger(__name__)
 
@@ -137,17 +137,7 @@ class LogMelFrames(AudioExtractor):
             return super()._compute_batch(items)
 
     def _features(self, y: np.ndarray) -> np.ndarray:
-        S = log_mel_spectrogram(
-            y,
-            int(self.sr),
-            n_fft=int(self.n_fft),
-            hop_length=int(self.hop_length),
-            win_length=self.win_length,
-            n_mels=int(self.n_mels),
-            fmin=float(self.fmin),
-            fmax=None if self.fmax is None else float(self.fmax),
-            top_db=self.top_db,
-        )
+        S = _log_mel_of(self, y)
         chans = [S]
         for _ in range(int(self.deltas)):
             chans.append(delta(chans[-1], width=5))

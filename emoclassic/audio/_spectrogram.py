@@ -495,6 +495,23 @@ def _image_size(size) -> tuple[int, int]:
 from ._base import AudioExtractor  # noqa: E402 - the functions above need no extractor
 
 
+def _log_mel_of(est, y: np.ndarray) -> np.ndarray:
+    """``log_mel_spectrogram`` of ``y`` with an extractor's own STFT and mel parameters
+    (``sr``, ``n_fft``, ``hop_length``, ``win_length``, ``n_mels``, ``fmin``, ``fmax``,
+    ``top_db``): one place for the transformers that read a log-mel spectrogram."""
+    return log_mel_spectrogram(
+        y,
+        int(est.sr),
+        n_fft=int(est.n_fft),
+        hop_length=int(est.hop_length),
+        win_length=est.win_length,
+        n_mels=int(est.n_mels),
+        fmin=float(est.fmin),
+        fmax=None if est.fmax is None else float(est.fmax),
+        top_db=est.top_db,
+    )
+
+
 class Audio2Spectrogram(AudioExtractor):
     """Log-mel spectrogram of each clip as a fixed-length vector (stateless transformer).
 
@@ -584,17 +601,7 @@ class Audio2Spectrogram(AudioExtractor):
             return super()._compute_batch(items)
 
     def _features(self, y: np.ndarray) -> np.ndarray:
-        S = log_mel_spectrogram(
-            y,
-            int(self.sr),
-            n_fft=int(self.n_fft),
-            hop_length=int(self.hop_length),
-            win_length=self.win_length,
-            n_mels=int(self.n_mels),
-            fmin=float(self.fmin),
-            fmax=None if self.fmax is None else float(self.fmax),
-            top_db=self.top_db,
-        )
+        S = _log_mel_of(self, y)
         chans = [S]
         if self.deltas:
             chans.append(delta(S, width=9))

@@ -20,37 +20,10 @@ from .exceptions import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["run_demo", "demo_spec_path", "BUILTIN_DEMO_SPEC", "DEMO_SPEC_NAME"]
+__all__ = ["run_demo", "DEMO_SPEC"]
 
-#: File name of the demo spec in ``pipelines/``.
-DEMO_SPEC_NAME = "demo.toml"
-
-
-#: The demo pipeline when ``pipelines/demo.toml`` is not at hand (an installed package):
-#: pooled spectrogram statistics + MiniLM sentence vectors, early fusion, RBF SVM grid.
-BUILTIN_DEMO_SPEC: dict[str, Any] = {
-    "name": "demo",
-    "description": "Early fusion of compact pooled audio statistics and MiniLM sentence vectors, "
-    "RBF SVM",
-    "fusion": "early",
-    "scoring": "balanced_accuracy",
-    "features": {
-        "audio": {"type": "pooled", "preset": "compact"},
-        "text": {"type": "text", "layer": "last", "pooling": "mean"},
-    },
-    "classifier": {"name": "svc", "class_weight": "balanced"},
-    "grid": {"classifier.C": [3.0, 10.0, 30.0], "features.text.weight": [0.3, 0.5]},
-    "cv": {"scheme": "group", "n_splits": 4, "groups": "speaker", "inner_splits": 3},
-}
-
-
-def demo_spec_path() -> Path | None:
-    """``pipelines/demo.toml`` of the source tree (or the working folder), if there is one."""
-    here = Path(__file__).resolve().parent
-    for folder in (here / "pipelines", here.parent / "pipelines", Path.cwd() / "pipelines"):
-        if (folder / DEMO_SPEC_NAME).is_file():
-            return folder / DEMO_SPEC_NAME
-    return None
+#: The shipped spec the demo runs (``emoclassic/pipelines/demo.toml``, package data).
+DEMO_SPEC = "demo"
 
 
 def _spectrogram_example(wav: str, out: Path) -> Path:
@@ -101,8 +74,8 @@ def run_demo(
     """Run the demo main job into ``out_dir``; return the paths written (and a summary).
 
     ``n_speakers``/``n_per_class`` size the generated corpus (tests use a smaller one);
-    ``spec`` overrides the demo pipeline spec (default: ``pipelines/demo.toml``, else
-    :data:`BUILTIN_DEMO_SPEC`). Keys of the result: ``corpus``, ``manifest``,
+    ``spec`` overrides the demo pipeline spec (default: the shipped ``demo`` spec). Keys of
+    the result: ``corpus``, ``manifest``,
     the report files of :func:`emoclassic.evaluation.write_reports` (prefixed ``cv_``),
     ``model``, ``model_manifest``, ``spectrogram``, ``prediction`` and ``summary`` (text).
     """
@@ -121,9 +94,7 @@ def run_demo(
     manifest = make_demo_corpus(
         out / "corpus", n_speakers=n_speakers, n_per_class=n_per_class, seed=seed
     )
-    if spec is None:
-        spec = demo_spec_path() or BUILTIN_DEMO_SPEC
-    spec_obj = load_spec(spec)
+    spec_obj = load_spec(DEMO_SPEC if spec is None else spec)
 
     logger.info("demo: cross-validating %s with ablation", getattr(spec_obj, "name", "demo"))
     report = run_cv(

@@ -465,19 +465,6 @@ def test_text_only_model_predicts_from_text_alone(env, tmp_path):
 
 
 # --------------------------------------------------------------------------- helpers
-def test_builtin_demo_spec_matches_pipelines_demo_toml():
-    from emoclassic.demo import BUILTIN_DEMO_SPEC, demo_spec_path
-    from emoclassic.spec import load_spec
-
-    path = demo_spec_path()
-    if path is None:
-        pytest.skip("no pipelines/demo.toml beside the package")
-    builtin, shipped = load_spec(BUILTIN_DEMO_SPEC).to_dict(), load_spec(path).to_dict()
-    builtin.pop("description")
-    shipped.pop("description")
-    assert builtin == shipped, "update BUILTIN_DEMO_SPEC in emoclassic/demo.py"
-
-
 def test_window_bounds():
     assert _window_bounds(2.0, 5.0) == [(0.0, 2.0)]
     assert _window_bounds(10.0, 5.0) == [(0.0, 5.0), (5.0, 10.0)]

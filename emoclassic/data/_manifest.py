@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .._atomic import atomic_path
+from .._paths import shown_path
 from ..exceptions import DataError
 
 __all__ = [
@@ -212,6 +213,11 @@ def _normalise(
         raise DataError(f"{source}: column(s) {dup} appear twice; rename or drop the copies")
     n = len(frame)
     base = os.path.abspath(base_dir) if base_dir is not None else os.getcwd()
+    resolved_against = (
+        f"relative paths resolve against {base}, the manifest's folder"
+        if base_dir is not None
+        else f"relative paths resolve against the working folder {base}"
+    )
     problems = _Problems(source)
 
     def column(name: str) -> list[Any]:
@@ -340,8 +346,7 @@ def _normalise(
                     i,
                     "path",
                     f"audio file {what}: {path}",
-                    "fix the path (relative paths resolve against the manifest's folder) "
-                    "or pass check_files=False",
+                    f"fix the path ({resolved_against}) or pass check_files=False",
                 )
 
         if row_id is None:
@@ -573,8 +578,8 @@ def read_manifest(
     if not file.is_file():
         what = "is a folder, not a file" if file.is_dir() else "not found"
         raise DataError(
-            f"manifest {what}: {file}; give the path of a .csv, .tsv or .jsonl file "
-            "(or use a corpus reader for a corpus folder)"
+            f"manifest {what}: {shown_path(file)}; give the path of a .csv, .tsv or .jsonl "
+            "file (or use a corpus reader for a corpus folder)"
         )
     source = str(file)
     raw = _read_table(file)

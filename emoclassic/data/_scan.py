@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from .._paths import shown_path
 from ..exceptions import DataError
 from ._manifest import MANIFEST_COLUMNS, validate_manifest
 
@@ -25,7 +26,9 @@ def require_dir(root: str | os.PathLike[str], corpus: str, layout: str) -> Path:
     folder = Path(root).expanduser()
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "not found"
-        raise DataError(f"{corpus} folder {what}: {folder}; expected the layout {layout}")
+        raise DataError(
+            f"{corpus} folder {what}: {shown_path(folder)}; expected the layout {layout}"
+        )
     return folder
 
 

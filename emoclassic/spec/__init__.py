@@ -1,5 +1,20 @@
-"""Pipeline specs (TOML): parsed and validated into :class:`PipelineSpec` objects."""
+"""Pipeline specs (TOML): parsed and validated into :class:`PipelineSpec` objects.
 
+Specs are addressed by path or, for the specs that ship with the package, by name
+(``load_spec("recommended-audio")``; :func:`shipped_specs` lists them).
+"""
+
+from ._shipped import ShippedSpec, resolve_spec, shipped_spec_path, shipped_specs
 from ._spec import CV_SCHEMES, INNER_SCHEMES, SCORING_ALIASES, PipelineSpec, load_spec
 
-__all__ = ["CV_SCHEMES", "INNER_SCHEMES", "SCORING_ALIASES", "PipelineSpec", "load_spec"]
+__all__ = [
+    "CV_SCHEMES",
+    "INNER_SCHEMES",
+    "SCORING_ALIASES",
+    "PipelineSpec",
+    "ShippedSpec",
+    "load_spec",
+    "resolve_spec",
+    "shipped_spec_path",
+    "shipped_specs",
+]

@@ -29,7 +29,7 @@ __all__ = ["CV_SCHEMES", "INNER_SCHEMES", "PipelineSpec", "SCORING_ALIASES", "lo
 
 TOP_KEYS = (
     "name", "description", "features", "fusion", "classifier", "grid", "cv", "scoring",
-    "speaker_normalization",
+    "speaker_normalization", "measured",
 )  # fmt: skip
 CV_KEYS = ("scheme", "n_splits", "groups", "inner", "inner_splits")
 #: ``auto``: ``split`` when the manifest has train and test rows in a ``split`` column, else
@@ -75,6 +75,7 @@ class PipelineSpec:
     cv: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_CV))
     scoring: str = "balanced_accuracy"
     speaker_normalization: bool = False
+    measured: str = ""
     source: str | None = None
     base_dir: str | None = None
 
@@ -109,6 +110,7 @@ class PipelineSpec:
             "cv": {k: v for k, v in self.cv.items() if v is not None},
             "scoring": self.scoring,
             "speaker_normalization": self.speaker_normalization,
+            **({"measured": self.measured} if self.measured else {}),
         }
 
     def block_modalities(self) -> dict[str, str]:
@@ -258,10 +260,10 @@ def _read(path_or_dict, source: str | None) -> tuple[dict, str, str | None]:
     if isinstance(path_or_dict, dict):
         return copy.deepcopy(path_or_dict), source or "<spec dict>", None
     if isinstance(path_or_dict, (str, os.PathLike)):
-        path = Path(path_or_dict)
-        src = source or str(path_or_dict)
-        if not path.is_file():
-            raise ConfigError(f"{src}: spec file not found; give a path to a .toml spec")
+        from ._shipped import resolve_spec
+
+        path = resolve_spec(path_or_dict)  # a file, else a shipped spec's name
+        src = source or (str(path_or_dict) if path == Path(path_or_dict) else str(path))
         try:
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)
@@ -472,6 +474,9 @@ def load_spec(
     description = data.get("description", "")
     if not isinstance(description, str):
         raise ctx.error("description must be a string")
+    measured = data.get("measured", "")  # documentation only: figures shown by `pipelines`
+    if not isinstance(measured, str):
+        raise ctx.error("measured must be a string (the spec's measured figures, one line)")
     features = _features(ctx, data.get("features", {}))
     fusion, fusion_options = _fusion(ctx, data.get("fusion", "early"))
     if "classifier" not in data:
@@ -496,6 +501,7 @@ def load_spec(
         cv=cv,
         scoring=scoring,
         speaker_normalization=sn,
+        measured=measured,
         source=src,
         base_dir=str(base_dir) if base_dir is not None else file_dir,
     )

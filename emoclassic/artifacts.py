@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ._atomic import _mkstemp_beside, atomic_path, atomic_write_json
+from ._paths import shown_path
 from ._versions import major_minor, versions
 from .exceptions import ModelError
 
@@ -425,7 +426,8 @@ def inspect_model(path: str | os.PathLike) -> dict:
     model_file = _model_file(path)
     if not model_file.is_file():
         raise ModelError(
-            f"model file not found: {model_file}; give the .joblib written by `emoclassic fit`"
+            f"model file not found: {shown_path(model_file)}; give the .joblib written by "
+            "`emoclassic fit`"
         )
     json_file = manifest_path(model_file)
     if not json_file.is_file():
@@ -468,7 +470,8 @@ def load_model(path: str | os.PathLike, *, trust: bool = False) -> tuple[Any, di
     model_file = _model_file(path)
     if not model_file.exists():
         raise ModelError(
-            f"model file not found: {model_file}; give the .joblib written by `emoclassic fit`"
+            f"model file not found: {shown_path(model_file)}; give the .joblib written by "
+            "`emoclassic fit`"
         )
     if not model_file.is_file():
         raise ModelError(f"{model_file} is a folder, not a model file; give the .joblib file")

@@ -39,6 +39,7 @@ class _State:
 
     debug = False
     quiet = False
+    fmt = "table"
 
 
 _STATE = _State()
@@ -102,7 +103,10 @@ class _Group(TyperGroup):
             )
             code = rv if isinstance(rv, int) else EXIT_OK
         except cx.NoArgsIsHelpError as exc:
-            typer.echo(exc.ctx.get_help())
+            # With rich installed, building the help (in the exception) already printed it;
+            # the message is then empty. Without rich it is the help text, printed here once.
+            if exc.format_message().strip():
+                typer.echo(exc.format_message())
             code = EXIT_OK
         except cx.UsageError as exc:
             hint = ""
@@ -149,7 +153,7 @@ class _Group(TyperGroup):
 app = typer.Typer(
     cls=_Group,
     name="emoclassic",
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
@@ -193,8 +197,18 @@ CacheOpt = Annotated[
     str,
     typer.Option(help="Feature cache folder ('none' disables caching).", metavar="DIR"),
 ]
+def _complete_pipeline(incomplete: str) -> list[str]:
+    """Shell completion of --pipeline: the shipped spec names (files complete as usual)."""
+    from .spec import shipped_specs
+
+    return [s.name for s in shipped_specs() if s.name.startswith(incomplete)]
+
+
 PipelineOpt = Annotated[
-    Path, typer.Option("--pipeline", "-p", help="Pipeline spec (pipelines/*.toml).", metavar="P")
+    str,
+    typer.Option("--pipeline", "-p", help="A shipped spec's name (see `emoclassic pipelines`) "
+                 "or your own .toml spec file.", metavar="NAME|FILE",
+                 autocompletion=_complete_pipeline),
 ]
 BackendOpt = Annotated[
     str,
@@ -206,6 +220,18 @@ SchedulerOpt = Annotated[
     typer.Option("--scheduler", help="Dask scheduler address (tcp://HOST:8786) or scheduler "
                  "JSON file; without it --backend dask starts a local cluster of --jobs "
                  "workers.", metavar="ADDRESS"),
+]
+FORMATS = ("table", "json", "csv")
+Format = Annotated[
+    str,
+    typer.Option("--format", "-f", help="What stdout holds: table (for people), json (one "
+                 "JSON document; schemas in docs/cli.md) or csv. Files written with --out "
+                 "keep the format of their suffix.", metavar="table|json|csv"),
+]
+ProgressOpt = Annotated[
+    bool | None,
+    typer.Option("--progress/--no-progress", help="Progress bars on stderr (default: only "
+                 "when stderr is a terminal and --format is table).", show_default=False),
 ]
 ModelOpt = Annotated[
     Path, typer.Option("--model", help="Model file written by `emoclassic fit`.", metavar="MODEL")
@@ -303,6 +329,53 @@ def _setup(quiet: bool = False, debug: bool = False) -> None:
     )
 
 
+def _output(fmt: str, progress: bool | None = None) -> bool:
+    """Check ``--format`` and decide whether progress bars are drawn.
+
+    Bars are for a person watching a terminal: not when stderr is redirected to a log, and
+    not in json/csv runs, whose consumer is a program, unless ``--progress`` asks for them.
+    """
+    from .exceptions import ConfigError
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r}: choose table, json or csv")
+    _STATE.fmt = fmt
+    if progress is not None:
+        return progress
+    if _STATE.quiet or fmt != "table":
+        return False
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _print_json(document: Any) -> None:
+    """Stdout as exactly one JSON document (NaN written as null)."""
+    from .artifacts import _jsonable
+
+    typer.echo(json.dumps(_jsonable(document), indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def _print_csv(header: list[str], rows: list[list[Any]]) -> None:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else (_fmt(v) if isinstance(v, float) else v)
+                         for v in row])
+    typer.echo(buf.getvalue(), nl=False)
+
+
+def _tell(message: str) -> None:
+    """A result line for people: stdout in table runs, stderr (unless -q) in json/csv runs."""
+    if _STATE.fmt == "table":
+        typer.echo(message)
+    else:
+        _say(message)
+
+
 def _say(message: str) -> None:
     """Progress and summaries on stderr (stdout stays machine-readable)."""
     if not _STATE.quiet:
@@ -356,6 +429,12 @@ def _failure_parts(f: Any) -> tuple[str, str, str | None]:
     return str(f[0]), _one_line(f[1]), None
 
 
+def _failure_record(f: Any) -> dict[str, str | None]:
+    """A failed item for JSON output: ``{"id", "path", "error"}`` (the predict schema)."""
+    item, msg, path = _failure_parts(f)
+    return {"id": item, "path": path, "error": msg}
+
+
 def _list_failures(failures: list, *, limit: int = 50) -> None:
     """Print failed items on stderr, one per line (``id: message``)."""
     if not failures:
@@ -393,6 +472,9 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.3f}"
     return str(value)
+
+
+_HEADLINE = ("ua", "wa", "macro_f1", "weighted_f1")
 
 
 def _headline(metrics: dict | None) -> str:
@@ -447,6 +529,7 @@ def demo(
     per_class: Annotated[
         int, typer.Option(min=2, help="Utterances per speaker and class.")
     ] = 12,
+    progress: ProgressOpt = None,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> int:
@@ -456,11 +539,12 @@ def demo(
     plots), the final model with its manifest, a spectrogram example and a prediction.
     """
     _setup(quiet, debug)
+    bars = _output("table", progress)
     from .demo import run_demo
 
     _say(f"running the demo into {out} ...")
     paths = run_demo(out, seed=seed, n_jobs=jobs, n_speakers=speakers, n_per_class=per_class,
-                     progress=not _STATE.quiet)
+                     progress=bars)
     summary = paths.get("summary") if isinstance(paths, dict) else None
     if summary:
         typer.echo(summary)
@@ -470,8 +554,61 @@ def demo(
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- pipelines
+@app.command(
+    epilog=_examples(
+        "emoclassic pipelines",
+        "emoclassic pipelines --format json",
+        "emoclassic pipelines --show recommended-audio > my-audio.toml",
+    )
+)
+def pipelines(
+    show: Annotated[
+        str | None, typer.Option(help="Print this shipped spec's TOML (to copy and edit).",
+                                 metavar="NAME")
+    ] = None,
+    fmt: Format = "table",
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> int:
+    """List the pipeline specs that ship with emoclassic: name, description, measured figures.
+
+    Any command's `--pipeline` takes one of these names or a path to your own .toml file.
+    """
+    _setup(quiet, debug)
+    _output(fmt)
+    from .spec import load_spec, shipped_specs
+
+    if show is not None:
+        spec = load_spec(show)  # a name or a path; errors list the shipped names
+        typer.echo(Path(spec.source or show).read_text(encoding="utf-8"), nl=False)
+        return EXIT_OK
+    specs = shipped_specs()
+    if fmt == "json":
+        _print_json({"pipelines": [s.to_dict() for s in specs]})
+    elif fmt == "csv":
+        _print_csv(["name", "description", "measured", "path"],
+                   [[s.name, s.description, s.measured, str(s.path)] for s in specs])
+    else:
+        width = max(len(s.name) for s in specs)
+        lines = []
+        for s in specs:
+            lines.append(f"{s.name:<{width}}  {s.description}")
+            if s.measured:
+                lines.append(f"{'':<{width}}  measured: {s.measured}")
+        lines.append(f"\n{len(specs)} specs in {specs[0].path.parent}; use a name or your own "
+                     "file with --pipeline (emoclassic pipelines --show NAME prints one)")
+        typer.echo("\n".join(lines))
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- features
-_SETS = ("pooled", "alexnet", "text", "tfidf")
+#: ``--set`` names: spec block types that are fixed (unlearned) per-utterance feature sets.
+_SETS = ("pooled", "alexnet", "text", "opensmile")
+#: The pooled presets, listed statically so that ``--help`` imports no audio code (a test
+#: checks this tuple against ``emoclassic.audio.PRESETS``).
+POOLED_PRESETS = ("logmel-meanstd", "compact", "default", "large", "large-vuv", "large-vq",
+                  "rasta-vq")
 
 
 def _make_extractor(
@@ -482,43 +619,40 @@ def _make_extractor(
     jobs: int,
     alexnet_weights: Path | None,
     text_model: str | None,
+    progress: bool,
 ):
-    """The extractor of a named feature set, configured for batch work (bad items kept going)."""
+    """The extractor of a named feature set, built through the spec's block registry."""
     from .exceptions import ConfigError
+    from .fusion import make_extractor
 
-    if name != "pooled" and preset:
-        raise ConfigError(f"--preset applies to --set pooled, not --set {name}")
-    progress = not _STATE.quiet
-    if name == "pooled":
-        from .audio import PRESETS, PooledFeatures
-
-        kwargs: dict[str, Any] = {"cache": cache, "n_jobs": jobs}
-        if preset:
-            if preset not in PRESETS:
-                raise ConfigError(
-                    f"--preset {preset!r} is unknown; choose one of {', '.join(sorted(PRESETS))}"
-                )
-            kwargs["preset"] = preset
-        ex = PooledFeatures(**kwargs)
-    elif name == "alexnet":
-        from .audio import AlexNetEmbedder
-
-        ex = AlexNetEmbedder(
-            weights=str(alexnet_weights) if alexnet_weights else None, cache=cache, n_jobs=jobs
-        )
-    elif name == "text":
-        from .text import SentenceEmbedder
-
-        ex = SentenceEmbedder(model=text_model, cache=cache, n_jobs=jobs)
-    elif name == "tfidf":
+    if name == "tfidf":
         raise ConfigError(
             "--set tfidf learns a vocabulary from the training folds, so it is not a fixed "
             "feature set; use it inside a pipeline spec (emoclassic cv)"
         )
-    else:
-        raise ConfigError(f"--set {name!r} is unknown; choose one of pooled, alexnet, text")
-    params = ex.get_params(deep=False)
-    if "progress" in params:
+    if name not in _SETS:
+        raise ConfigError(f"--set {name!r} is unknown; choose one of {', '.join(_SETS)}")
+    if preset and name not in ("pooled", "opensmile"):
+        raise ConfigError(f"--preset applies to --set pooled or opensmile, not --set {name}")
+    if alexnet_weights is not None and name != "alexnet":
+        raise ConfigError(f"--alexnet-weights applies to --set alexnet, not --set {name}")
+    if text_model is not None and name != "text":
+        raise ConfigError(f"--text-model applies to --set text, not --set {name}")
+    options: dict[str, Any] = {}
+    if name == "pooled" and preset:
+        if preset not in POOLED_PRESETS:
+            raise ConfigError(
+                f"--preset {preset!r} is unknown; choose one of {', '.join(POOLED_PRESETS)}"
+            )
+        options["preset"] = preset
+    elif name == "opensmile" and preset:
+        options["feature_set"] = preset
+    elif name == "alexnet" and alexnet_weights is not None:
+        options["weights"] = str(alexnet_weights)
+    elif name == "text" and text_model is not None:
+        options["model"] = text_model
+    ex = make_extractor(name, options, cache=cache, n_jobs=jobs)
+    if "progress" in ex.get_params(deep=False):
         ex.set_params(progress=progress)
     return ex
 
@@ -583,20 +717,25 @@ def _load_segment(load_audio, row, sr: int = 16000):
 
 @app.command(
     epilog=_examples(
-        "emoclassic features --corpus emodb:data/emodb --set pooled "
+        "emoclassic features --corpus emodb:data/emodb --set pooled --preset large-vuv "
         "--out artifacts/features/emodb_pooled.npz",
         "emoclassic features --manifest my_clips.csv --set text --out text.csv",
+        "emoclassic features --manifest my_clips.csv --set opensmile --preset ComParE_2016 "
+        "--out compare.parquet --format json",
     )
 )
 def features(
     feature_set: Annotated[
-        str, typer.Option("--set", help="pooled | alexnet | text", metavar="SET")
+        str, typer.Option("--set", help="pooled | alexnet | text | opensmile (the last needs "
+                          "pip install \"emoclassic[opensmile]\").", metavar="SET")
     ] = "pooled",
     manifest: ManifestOpt = None,
     corpus: CorpusOpt = None,
     preset: Annotated[
         str | None,
-        typer.Option(help="Pooled preset: default, compact, large, large-vuv, logmel-meanstd."),
+        typer.Option(help="--set pooled: the preset (" + ", ".join(POOLED_PRESETS) + "; "
+                     "default: default). --set opensmile: the openSMILE feature set "
+                     "(eGeMAPSv02, ComParE_2016, ...; default: eGeMAPSv02).", metavar="NAME"),
     ] = None,
     out: Annotated[
         Path | None,
@@ -618,6 +757,8 @@ def features(
         str | None, typer.Option(help="Sentence-transformer folder (default: MiniLM).",
                                  metavar="PATH")
     ] = None,
+    fmt: Format = "table",
+    progress: ProgressOpt = None,
     label_column: LabelCol = "label",
     text_column: TextCol = "text",
     path_column: PathCol = "path",
@@ -630,6 +771,7 @@ def features(
     Bad files are listed and skipped (exit 1); every good row is kept and cached.
     """
     _setup(quiet, debug)
+    bars = _output(fmt, progress)
     from .artifacts import check_writable
     from .exceptions import ConfigError
     from .features import extract
@@ -639,7 +781,7 @@ def features(
                  check_files=False)
     extractor = _make_extractor(
         feature_set, preset=preset, cache=_cache(cache), jobs=jobs,
-        alexnet_weights=alexnet_weights, text_model=text_model,
+        alexnet_weights=alexnet_weights, text_model=text_model, progress=bars,
     )
     out = out or DEFAULT_OUT / "features" / f"{feature_set}.npz"
     if out.suffix.lower() not in (".npz", ".parquet", ".csv"):
@@ -647,20 +789,37 @@ def features(
     check_writable(out)
     _say(f"extracting {feature_set} features of {len(data)} utterances ...")
     result = extract(extractor, data, backend=backend, scheduler=scheduler)
+    n_features = int(result.features.shape[1]) if result.ids else 0
     if result.ids:
         _write_features(out, result)
-        typer.echo(f"wrote {len(result.ids)} x {result.features.shape[1]} features to {out}")
+        _tell(f"wrote {len(result.ids)} x {n_features} features to {out}")
+    n_png = None
     if spectrogram_png is not None and result.ids:
-        n = _write_spectrograms(spectrogram_png, data, set(result.ids))
-        typer.echo(f"wrote {n} spectrogram PNGs to {spectrogram_png}")
+        n_png = _write_spectrograms(spectrogram_png, data, set(result.ids))
+        _tell(f"wrote {n_png} spectrogram PNGs to {spectrogram_png}")
+    summary = {
+        "feature_set": feature_set,
+        "out": str(out) if result.ids else None,
+        "n_items": len(result.ids),
+        "n_features": n_features,
+        "spectrograms": None if n_png is None else {"folder": str(spectrogram_png), "n": n_png},
+        "failed": [_failure_record(f) for f in result.failures],
+    }
+    if fmt == "json":
+        _print_json(summary)
+    elif fmt == "csv":
+        _print_csv(["feature_set", "out", "n_items", "n_features", "n_failed"],
+                   [[feature_set, summary["out"], len(result.ids), n_features,
+                     len(result.failures)]])
     return _finish(result.failures, len(result.ids))
 
 
 # --------------------------------------------------------------------------- cv
 @app.command(
     epilog=_examples(
-        "emoclassic cv --corpus emodb:data/emodb --pipeline pipelines/emodb.toml "
+        "emoclassic cv --corpus emodb:data/emodb --pipeline recommended-audio "
         "--cv logo --ablation --out artifacts/cv/emodb",
+        "emoclassic cv --manifest my.csv --pipeline my-spec.toml --format json > report.json",
     )
 )
 def cv(
@@ -688,6 +847,8 @@ def cv(
     cache: CacheOpt = DEFAULT_CACHE,
     backend: BackendOpt = "local",
     scheduler: SchedulerOpt = None,
+    fmt: Format = "table",
+    progress: ProgressOpt = None,
     label_column: LabelCol = "label",
     text_column: TextCol = "text",
     path_column: PathCol = "path",
@@ -695,8 +856,12 @@ def cv(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> int:
-    """Cross-validate a pipeline spec (nested grid search), write cv_report.json/.md/.html."""
+    """Cross-validate a pipeline spec (nested grid search), write cv_report.json/.md/.html.
+
+    `--format json` prints the cv_report itself (the content of cv_report.json).
+    """
     _setup(quiet, debug)
+    bars = _output(fmt, progress)
     from .artifacts import check_writable
     from .evaluation import run_cv, write_reports
     from .spec import load_spec
@@ -708,17 +873,37 @@ def cv(
     _say(f"cross-validating {getattr(spec, 'name', pipeline)} on {len(data)} utterances ...")
     report = run_cv(
         spec, data, scheme=scheme, groups=groups, n_jobs=jobs, ablation=ablation,
-        cache=_cache(cache), progress=not _STATE.quiet, backend=backend, scheduler=scheduler,
+        cache=_cache(cache), progress=bars, backend=backend, scheduler=scheduler,
     )
-    paths = write_reports(report, out)
-    typer.echo(_cv_summary(report))
-    for key, value in (paths or {}).items():
-        typer.echo(f"{key:>12}: {value}")
+    paths = write_reports(report, out) or {}
+    if fmt == "json":  # the report exactly as written to cv_report.json
+        typer.echo(Path(paths["json"]).read_text(encoding="utf-8").rstrip("\n"))
+    elif fmt == "csv":
+        _print_csv(["run", *_HEADLINE], _cv_rows(report))
+    else:
+        typer.echo(_cv_summary(report))
+    for key, value in paths.items():
+        _tell(f"{key:>12}: {value}")
     failed = (report.get("data") or {}).get("failed") or []
     if failed:  # the run finished without these items
         _list_failures(failed)
         return EXIT_PARTIAL
     return EXIT_OK
+
+
+def _mean(value: Any) -> float | None:
+    if isinstance(value, dict):
+        value = value.get("mean")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _cv_rows(report: dict) -> list[list[Any]]:
+    """One CSV row per run: the pipeline, then each ablation."""
+    runs = [(report.get("name", "pipeline"), report.get("metrics"))]
+    for name, entry in (report.get("ablation") or {}).items():
+        metrics = entry.get("metrics") if isinstance(entry, dict) else None
+        runs.append((name, metrics if metrics else entry))
+    return [[name, *(_mean((m or {}).get(k)) for k in _HEADLINE)] for name, m in runs]
 
 
 def _cv_summary(report: dict) -> str:
@@ -756,7 +941,7 @@ def _params_from(path: Path) -> tuple[dict | None, dict | None]:
 
 @app.command(
     epilog=_examples(
-        "emoclassic fit --corpus emodb:data/emodb --pipeline pipelines/emodb.toml "
+        "emoclassic fit --corpus emodb:data/emodb --pipeline recommended-audio "
         "--params-from artifacts/cv/emodb/cv_report.json --out artifacts/emodb.joblib",
     )
 )
@@ -778,6 +963,8 @@ def fit(
     cache: CacheOpt = DEFAULT_CACHE,
     backend: BackendOpt = "local",
     scheduler: SchedulerOpt = None,
+    fmt: Format = "table",
+    progress: ProgressOpt = None,
     label_column: LabelCol = "label",
     text_column: TextCol = "text",
     path_column: PathCol = "path",
@@ -785,8 +972,12 @@ def fit(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> int:
-    """Fit the final model on all (or some splits of the) data and save it with its manifest."""
+    """Fit the final model on all (or some splits of the) data and save it with its model card.
+
+    The model card is MODEL.json beside MODEL.joblib; `--format json` prints it.
+    """
     _setup(quiet, debug)
+    bars = _output(fmt, progress)
     from .artifacts import check_writable, save_model
     from .evaluation import fit_final
     from .exceptions import ConfigError
@@ -802,7 +993,7 @@ def fit(
     params, cv_metrics = _params_from(params_from) if params_from is not None else (None, None)
     _say(f"fitting {getattr(spec, 'name', pipeline)} on {len(data)} utterances ...")
     estimator = fit_final(spec, data, params=params, cache=_cache(cache), n_jobs=jobs,
-                          backend=backend, scheduler=scheduler)
+                          backend=backend, scheduler=scheduler, progress=bars)
     fit_info = getattr(estimator, "emoclassic_fit_", None) or {}
     failed = fit_info.get("failed") or []
     info = save_model(
@@ -810,8 +1001,15 @@ def fit(
         extra={"params": fit_info.get("best_params", params), "n_fitted": fit_info.get("n_items"),
                "n_failed": len(failed)},
     )
-    typer.echo(f"wrote {info['model_path']} and {info['manifest_path']}")
-    typer.echo(f"labels: {', '.join(info.get('labels') or [])}")
+    if fmt == "json":
+        _print_json(info)
+    elif fmt == "csv":
+        _print_csv(["model", "model_card", "name", "labels", "n_fitted", "n_failed"],
+                   [[info["model_path"], info["manifest_path"], info.get("name"),
+                     ";".join(info.get("labels") or []), fit_info.get("n_items"), len(failed)]])
+    else:
+        typer.echo(f"wrote {info['model_path']} and {info['manifest_path']}")
+        typer.echo(f"labels: {', '.join(info.get('labels') or [])}")
     if failed:  # the model was fitted without these items
         _list_failures(failed)
         return EXIT_PARTIAL
@@ -839,7 +1037,7 @@ def _select_splits(data, split: str | None):
         "emoclassic score --model artifacts/emodb.joblib --corpus ravdess:data/ravdess "
         "--out artifacts/emodb_on_ravdess.json",
         "emoclassic score --model artifacts/demo/model.joblib "
-        "--manifest artifacts/demo/corpus/manifest.csv --split test",
+        "--manifest artifacts/demo/corpus/manifest.csv --format json",
     )
 )
 def score(
@@ -852,6 +1050,8 @@ def score(
     trust: Trust = False,
     jobs: Jobs = 1,
     cache: CacheOpt = DEFAULT_CACHE,
+    fmt: Format = "table",
+    progress: ProgressOpt = None,
     label_column: LabelCol = "label",
     text_column: TextCol = "text",
     path_column: PathCol = "path",
@@ -859,8 +1059,12 @@ def score(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> int:
-    """Score a saved model on labelled data, across corpora too (labels mapped, drops listed)."""
+    """Score a saved model on labelled data, across corpora too (labels mapped, drops listed).
+
+    `--format json` prints the score report (the same document `--out` writes).
+    """
     _setup(quiet, debug)
+    bars = _output(fmt, progress)
     from ._atomic import atomic_write_json
     from .artifacts import _jsonable, check_writable, load_model, override_extractors
     from .evaluation import score_model
@@ -871,21 +1075,28 @@ def score(
     data = _data(manifest, corpus, label_column=label_column, text_column=text_column,
                  path_column=path_column, speaker_column=speaker_column)
     _say(f"scoring {model} on {len(data)} utterances ...")
-    with override_extractors(estimator, cache=_cache(cache), n_jobs=jobs,
-                             progress=not _STATE.quiet):
+    with override_extractors(estimator, cache=_cache(cache), n_jobs=jobs, progress=bars):
         report = score_model(estimator, data, split=split)
     if out is not None:
         atomic_write_json(out, _jsonable(report))
-    typer.echo(f"{model.name}: {_headline(report.get('metrics'))}")
     rdata = report.get("data") or {}
     dropped = rdata.get("dropped_labels") or {}
+    if fmt == "json":
+        _print_json(report)
+    elif fmt == "csv":
+        metrics = report.get("metrics") or {}
+        _print_csv(["model", "n_items", *_HEADLINE, "n_failed"],
+                   [[str(model), rdata.get("n_items"), *(_mean(metrics.get(k)) for k in _HEADLINE),
+                     len(rdata.get("failed") or [])]])
+    else:
+        typer.echo(f"{model.name}: {_headline(report.get('metrics'))}")
     if dropped:
-        typer.echo(
+        _tell(
             "left out (labels the model does not know): "
             + ", ".join(f"{k} ({v})" for k, v in dropped.items())
         )
     if out is not None:
-        typer.echo(f"wrote {out}")
+        _tell(f"wrote {out}")
     failed = rdata.get("failed") or []
     if failed:
         _list_failures(failed)
@@ -933,8 +1144,8 @@ def predict(
     window: Annotated[float | None, typer.Option(help="Window length in seconds: per-window "
                                                  "and whole-file results (files over 30 s are "
                                                  "windowed anyway).", metavar="SECONDS")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table | csv | json",
-                                     metavar="FORMAT")] = "table",
+    fmt: Format = "table",
+    progress: ProgressOpt = None,
     jobs: Jobs = 1,
     cache: Annotated[str | None, typer.Option(help="Feature cache folder (default: a temporary "
                                               "one).", metavar="DIR")] = None,
@@ -952,10 +1163,9 @@ def predict(
     predicted (exit 1). `--format json` is the stable machine-readable form (docs/cli.md).
     """
     _setup(quiet, debug)
+    bars = _output(fmt, progress)
     from .exceptions import ConfigError
 
-    if fmt not in ("table", "csv", "json"):
-        raise ConfigError(f"--format {fmt!r}: choose table, csv or json")
     if text is not None and text_file is not None:
         raise ConfigError("give the transcript once: --text or --text-file, not both")
     if text_file is not None:
@@ -998,7 +1208,7 @@ def predict(
     _say(f"predicting {len(data)} item(s) with {model.name} ...")
     result = predict_manifest(
         estimator, data, info=info, window=window, cache=_cache(cache) if cache else None,
-        n_jobs=jobs, progress=not _STATE.quiet,
+        n_jobs=jobs, progress=bars,
     )
     model_info = {
         "path": str(model),
@@ -1009,9 +1219,7 @@ def predict(
         "probabilities": probability_source(estimator),
     }
     if fmt == "json":
-        from .artifacts import _jsonable
-
-        typer.echo(json.dumps(_jsonable(result.to_dict(model_info)), indent=2, ensure_ascii=False))
+        _print_json(result.to_dict(model_info))
     elif fmt == "csv" and result.predictions:
         typer.echo(_predictions_csv(result), nl=False)
     elif result.predictions:
@@ -1054,23 +1262,28 @@ def _predictions_csv(result) -> str:
 
 
 # --------------------------------------------------------------------------- info
-@app.command(epilog=_examples("emoclassic info artifacts/demo/model.joblib"))
+@app.command(epilog=_examples("emoclassic info artifacts/demo/model.joblib",
+                              "emoclassic info artifacts/demo/model.joblib --format json"))
 def info(
     model: Annotated[Path, typer.Argument(help="Model file (.joblib).", metavar="MODEL.joblib")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    fmt: Format = "table",
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> int:
-    """Show a model's manifest and check its sha256, without loading (running) the .joblib."""
+    """Show a model's card (MODEL.json) and check its sha256, without loading the .joblib."""
     _setup(quiet, debug)
+    if as_json:
+        fmt = "json"
+    _output(fmt)
     from .artifacts import inspect_model
     from .exceptions import ModelError
 
     data = inspect_model(model)
-    if as_json:
-        from .artifacts import _jsonable
-
-        typer.echo(json.dumps(_jsonable(data), indent=2, ensure_ascii=False))
+    if fmt == "json":
+        _print_json(data)
+    elif fmt == "csv":
+        _print_csv(["field", "value"], _info_rows(data))
     else:
         typer.echo(_info_text(data))
     if not data["sha256_ok"]:
@@ -1079,6 +1292,17 @@ def info(
             "is corrupt; re-copy it or re-create it with `emoclassic fit`"
         )
     return EXIT_OK
+
+
+def _info_rows(d: dict) -> list[list[Any]]:
+    """The card's scalar fields, and lists joined by ';', as field/value rows."""
+    rows: list[list[Any]] = []
+    for key, value in d.items():
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            rows.append([key, value])
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            rows.append([key, ";".join(value)])
+    return rows
 
 
 def _info_text(d: dict) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._paths import shown_path
 from .exceptions import BatchError, DataError, EmoclassicError
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ class PredictionResult:
 def collect_audio_files(paths: list[str | os.PathLike]) -> list[Path]:
     """Expand folders (recursively, audio extensions only) and keep named files as given.
 
-    A path that does not exist raises ``FileNotFoundError`` before any work is done.
+    A path that does not exist raises :class:`DataError` (naming the folder a relative path was
+    resolved against) before any work is done.
     """
     out: list[Path] = []
     for raw in paths:
@@ -86,7 +88,7 @@ def collect_audio_files(paths: list[str | os.PathLike]) -> list[Path]:
         elif p.exists():
             raise DataError(f"{p}: not a regular file; give audio files or folders")
         else:
-            raise FileNotFoundError(2, "No such file or directory", str(p))
+            raise DataError(f"{shown_path(p)}: no such file or folder; check the path")
     return out
 
 

@@ -23,9 +23,10 @@ from typer.testing import CliRunner
 
 from emoclassic.cli import app
 from emoclassic.data import make_demo_corpus
+from emoclassic.exceptions import DataError
 from emoclassic.prediction import _window_bounds, collect_audio_files, predict_manifest
 
-COMMANDS = ("demo", "features", "cv", "fit", "score", "predict", "info")
+COMMANDS = ("demo", "pipelines", "features", "cv", "fit", "score", "predict", "info")
 
 AUDIO_SPEC = """
 name = "tiny_pooled"
@@ -479,7 +480,7 @@ def test_collect_audio_files(tmp_path):
     explicit.write_bytes(b"x")
     files = collect_audio_files([tmp_path, explicit])
     assert [f.name for f in files] == ["a.wav", "c.weird"]
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(DataError, match="no such file"):
         collect_audio_files([tmp_path / "missing.wav"])
 
 

@@ -884,6 +884,7 @@ def fit_final(
     random_state: int = 0,
     backend: str = "local",
     scheduler: str | None = None,
+    progress: bool = False,
 ):
     """The model to save: tuned on all the data with the spec's inner scheme, then refitted.
 
@@ -891,23 +892,23 @@ def fit_final(
     skip the search. With ``cv.scheme = "split"`` only train and dev rows are used (dev is the
     validation fold), so the test split stays unseen. The returned estimator carries
     ``emoclassic_fit_`` (best params, rows used, failures). ``backend``/``scheduler``: as
-    in :func:`run_cv` (the final refit runs here).
+    in :func:`run_cv` (the final refit runs here); ``progress`` draws the extraction's bars.
     """
     from ..parallel import parallel_backend
 
     with parallel_backend(backend, scheduler=scheduler, n_workers=n_jobs):
         return _fit_final(spec, manifest, params=params, cache=cache, n_jobs=n_jobs,
-                          random_state=random_state)  # fmt: skip
+                          random_state=random_state, progress=progress)  # fmt: skip
 
 
-def _fit_final(spec, manifest, *, params, cache, n_jobs, random_state):
+def _fit_final(spec, manifest, *, params, cache, n_jobs, random_state, progress=False):
     from ..fusion import build_pipeline, translate_params
 
     spec = _spec_of(spec)
     scheme, column, inner, _, inner_splits = _resolve_protocol(spec, None, None)
     df, _ = _prepare(manifest)
     scheme = _resolve_auto(scheme, df)
-    store, failed, _ = warm_cache(spec, df, cache=cache, n_jobs=n_jobs)
+    store, failed, _ = warm_cache(spec, df, cache=cache, n_jobs=n_jobs, progress=progress)
     bad = {f["id"] for f in failed}
     if bad:
         logger.warning("%d item(s) failed to extract and are left out", len(bad))

@@ -26,12 +26,12 @@ __all__ = ["run_demo", "DEMO_SPEC"]
 DEMO_SPEC = "demo"
 
 
-def _spectrogram_example(wav: str, out: Path) -> Path:
-    from .audio import load_audio, save_spectrogram_png, spectrogram_image
+def _spectrogram_example(wav: str, out: Path, *, title: str | None = None) -> Path:
+    """The spectrogram figure a person reads (time, Hz, dB colour bar), not the CNN input."""
+    from .audio import load_audio, save_spectrogram_figure
 
     sr = 16000
-    save_spectrogram_png(out, spectrogram_image(load_audio(wav, sr=sr), sr))
-    return out
+    return save_spectrogram_figure(out, load_audio(wav, sr=sr), sr, title=title)
 
 
 def _metric(report: dict, key: str = "ua") -> float | None:
@@ -117,7 +117,10 @@ def run_demo(
     )
 
     example = manifest.iloc[0]
-    spectrogram = _spectrogram_example(str(example["path"]), out / "spectrogram_example.png")
+    spectrogram = _spectrogram_example(
+        str(example["path"]), out / "spectrogram_example.png",
+        title=f"{example['id']} ({example['label']}): log-mel spectrogram",
+    )
 
     # Smoke test: reload the saved model (checks and all) and predict one file, as a user would.
     model, info = load_model(model_path)

@@ -14,7 +14,11 @@ from emoclassic.evaluation import (
     REPORT_KEYS,
     chance_metrics,
     compute_metrics,
+    fold_summary,
     plot_confusion,
+    plot_folds,
+    render_html,
+    render_markdown,
     run_cv,
     write_reports,
 )
@@ -100,25 +104,107 @@ def test_cv_report_has_the_documented_keys(report):
     assert len(report["grid"]["folds"]) == 4
 
 
-def test_write_reports_writes_four_files_atomically(report, tmp_path):
+def test_write_reports_writes_five_files_atomically(report, tmp_path):
     paths = write_reports(report, tmp_path / "out")
-    assert set(paths) == {"json", "markdown", "html", "confusion"}
+    assert set(paths) == {"json", "markdown", "html", "confusion", "folds"}
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["confusion.png", "cv_report.html", "cv_report.json", "cv_report.md"]
+    assert names == ["confusion.png", "cv_report.html", "cv_report.json", "cv_report.md",
+                     "folds.png"]  # fmt: skip
     loaded = json.loads(paths["json"].read_text())
     assert loaded["metrics"] == report["metrics"]
-    assert paths["confusion"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for key in ("confusion", "folds"):
+        assert paths[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = paths["markdown"].read_text()
-    for heading in ("## Scores", "## Per class", "## Per fold", "majority baseline"):
+    for heading in ("## Scores", "## Per class", "## Per fold", "majority baseline",
+                    "![scores per fold](folds.png)", "![confusion matrix](confusion.png)"):
         assert heading in md
     html = paths["html"].read_text()
-    assert "data:image/png;base64," in html
-    b64 = html.split("data:image/png;base64,")[1].split("'")[0]
-    assert base64.b64decode(b64) == paths["confusion"].read_bytes()
+    embedded = [b64.split("'")[0] for b64 in html.split("data:image/png;base64,")[1:]]
+    assert [base64.b64decode(b) for b in embedded] == [paths["folds"].read_bytes(),
+                                                       paths["confusion"].read_bytes()]
     assert "<table>" in html and "src='confusion.png'" not in html  # self-contained
     # rewriting replaces, leaving no temp files
     write_reports(report, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == names
+
+
+def test_per_fold_mean_and_sd_in_markdown_and_html(report, tmp_path):
+    paths = write_reports(report, tmp_path)
+    md, html = paths["markdown"].read_text(), paths["html"].read_text()
+    for key in ("ua", "wa", "macro_f1", "weighted_f1"):
+        values = [f["metrics"][key] for f in report["folds"]]
+        text = f"{100 * np.mean(values):.1f} ± {100 * np.std(values, ddof=1):.1f}"
+        assert f"**{text}**" in md and text in html  # the per-fold table's summary row
+    summary = fold_summary(report["folds"], ["ua"])["ua"]
+    assert summary["n"] == 4 and summary["sd"] > 0
+    assert "model (mean ± sd of 4 folds)" in md and "mean ± sd" in html
+    for f in report["folds"]:  # one row per fold, each metric
+        assert f"| {f['fold']} | {100 * f['metrics']['ua']:.1f} |" in md
+    assert fold_summary(report["folds"][:1], ["ua"])["ua"]["sd"] is None
+
+
+def test_html_has_no_markdown_syntax(report, tmp_path):
+    broken = {**report, "data": {**report["data"], "n_failed": 1, "failed": [
+        {"id": "s0_1", "block": "x", "message": "cannot decode <file>"}]}}  # fmt: skip
+    html = write_reports(broken, tmp_path)["html"].read_text()
+    assert "`" not in html and "**" not in html
+    assert "<code>speaker</code>" in html and "<strong>group</strong>" in html
+    assert "<code>s0_1</code> (x): cannot decode &lt;file&gt;" in html
+    assert "`speaker`" in render_markdown(broken)  # Markdown keeps its own syntax
+
+
+def test_random_alexnet_weights_are_stated_in_markdown_and_html(report, tmp_path):
+    random = {"pretrained": False, "source": "random", "sha256": None, "seed": 7}
+    features = {**report["features"], "audio": {
+        "type": "alexnet", "options": {"layer": "fc7"}, "class": "AlexNetEmbedder",
+        "weights_info": random}}  # fmt: skip
+    alex = {**report, "features": features}
+    paths = write_reports(alex, tmp_path)
+    md, html = paths["markdown"].read_text(), paths["html"].read_text()
+    assert "> **Note:** Feature block `audio` (AlexNetEmbedder) uses **random AlexNet weights**" \
+        in md and "seed 7" in md
+    assert "<strong>random AlexNet weights</strong>" in html and "class='note'" in html
+    assert "**random** (seed 7)" in md  # the feature-block table says it too
+    # a pretrained block gets no note
+    pretrained = {**random, "pretrained": True, "source": "/w/alexnet.pth", "sha256": "ab" * 32,
+                  "seed": None}  # fmt: skip
+    features["audio"]["weights_info"] = pretrained
+    md = render_markdown({**report, "features": features})
+    assert "random AlexNet" not in md and "pretrained (alexnet.pth, sha256 abababababab…)" in md
+    # the fine-tuned AlexNet classifier, trained from random weights
+    spec = {**report["spec"], "classifier": {"name": "alexnet", "seed": 3}}
+    html = render_html({**report, "spec": spec})
+    assert "AlexNet classifier (<code>classifier</code>) is trained from <strong>random " \
+        "weights</strong>" in html and "seed 3" in html
+
+
+def test_write_reports_leaves_the_matplotlib_backend_alone(report, tmp_path):
+    """The user's backend stays set and pyplot is never imported (a subprocess: other tests
+    may have imported pyplot already)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "r.json").write_text(json.dumps(report))
+    code = f"""
+import json, sys, matplotlib
+matplotlib.use("svg")
+from emoclassic.evaluation import write_reports
+write_reports(json.load(open({str(tmp_path / "r.json")!r})), {str(tmp_path / "out")!r})
+assert "matplotlib.pyplot" not in sys.modules
+assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "out" / "folds.png").is_file()
+
+
+def test_reports_keep_the_backend_in_process(report, tmp_path):
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    write_reports(report, tmp_path)
+    assert matplotlib.get_backend() == before
 
 
 def test_ablation_table_appears_in_markdown(report, tmp_path):
@@ -141,3 +227,10 @@ def test_nan_values_become_null(report, tmp_path):
 def test_plot_confusion_returns_png(tmp_path):
     png = plot_confusion([[3, 1], [0, 4]], ["a", "b"], path=tmp_path / "c.png")
     assert png[:4] == b"\x89PNG" and (tmp_path / "c.png").read_bytes() == png
+
+
+def test_plot_folds_returns_png(report, tmp_path):
+    png = plot_folds(report["folds"], chance=1 / 3, path=tmp_path / "f.png")
+    assert png[:4] == b"\x89PNG" and (tmp_path / "f.png").read_bytes() == png
+    many = [{**report["folds"][0], "fold": k, "test_groups": [f"s{k}"]} for k in range(24)]
+    assert plot_folds(many)[:4] == b"\x89PNG"  # LOSO-sized: labels rotate, nothing raises

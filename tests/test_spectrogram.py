@@ -18,6 +18,7 @@ from emoclassic.audio import (
     power_spectrogram,
     power_to_db,
     resize_image,
+    save_spectrogram_figure,
     save_spectrogram_png,
     save_spectrogram_pngs,
     spectrogram_image,
@@ -116,24 +117,81 @@ def test_spectrogram_image_range_orientation_and_png(tmp_path):
 
 
 def test_save_spectrogram_pngs_for_a_manifest(tmp_path, write_tone):
+    from matplotlib import image as mpimg
+
     good = write_tone(tmp_path / "a.wav", freq=200)
     (tmp_path / "bad.wav").write_text("not audio")
-    frame = pd.DataFrame({"id": ["a", "b"], "path": [str(good), str(tmp_path / "bad.wav")]})
-    out = save_spectrogram_pngs(frame, tmp_path / "png", size=(64, 64), on_error="skip")
-    assert (tmp_path / "png" / "a.png").exists() and pd.isna(out.loc["b", "png"])
+    frame = pd.DataFrame({"id": ["a", "b"], "path": [str(good), str(tmp_path / "bad.wav")],
+                          "label": ["anger", "sadness"]})  # fmt: skip
+    # default: the figure for people (axes, colour bar, title), 800 x 320 px at dpi=100
+    out = save_spectrogram_pngs(frame, tmp_path / "fig", on_error="skip")
+    assert (tmp_path / "fig" / "a.png").exists() and pd.isna(out.loc["b", "png"])
+    assert mpimg.imread(out.loc["a", "png"]).shape[:2] == (320, 800)
+    # kind="cnn": the bare network input at `size`
+    out = save_spectrogram_pngs(frame, tmp_path / "cnn", kind="cnn", size=(64, 48),
+                                on_error="skip")  # fmt: skip
+    assert mpimg.imread(out.loc["a", "png"]).shape[:2] == (64, 48)
+    assert mpimg.imread(save_spectrogram_pngs(frame.iloc[:1], tmp_path / "cnn2", kind="cnn")
+                        .loc["a", "png"]).shape[:2] == (224, 224)  # fmt: skip
     with pytest.raises(BatchError, match="bad.wav"):
-        save_spectrogram_pngs(frame, tmp_path / "png2", size=(64, 64))
+        save_spectrogram_pngs(frame, tmp_path / "png2", kind="cnn", size=(64, 64))
+    with pytest.raises(ConfigError, match="kind='cnn' only"):
+        save_spectrogram_pngs(frame, tmp_path / "png3", size=(64, 64))
+    with pytest.raises(ConfigError, match="kind='spectrum'"):
+        save_spectrogram_pngs(frame, tmp_path / "png3", kind="spectrum")
 
 
-def test_plot_spectrogram_draws():
-    import matplotlib
+def test_plot_spectrogram_is_a_figure_for_people_without_pyplot(tmp_path):
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    ax = plot_spectrogram(_tone(400, seconds=1.0), SR, title="a 400 Hz tone")
+    fig = ax.figure
+    assert isinstance(fig, Figure) and len(ax.images) == 1
+    assert ax.get_xlabel() == "time (s)" and "Hz" in ax.get_ylabel()
+    assert ax.get_title() == "a 400 Hz tone"
+    assert ax.get_xlim() == pytest.approx((0.0, 1.0))
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert {"0", "1000", "8000"} <= set(ticks)
+    bar = [a for a in fig.axes if a is not ax]  # the colour bar, in dB
+    assert len(bar) == 1 and "dB" in bar[0].get_ylabel()
+    lo, hi = ax.images[0].get_clim()
+    assert (lo, hi) == (-80.0, 0.0)
+    # the 400 Hz tone is drawn at the 400 Hz position of the mel-scaled axis
+    img = ax.images[0]
+    rows = np.asarray(img.get_array()).mean(axis=1)
+    y0, y1 = img.get_extent()[2:]
+    centre = y0 + (np.argmax(rows) + 0.5) * (y1 - y0) / len(rows)
+    from emoclassic.audio._spectrogram import _hz_to_mel
 
-    ax = plot_spectrogram(_tone(400), SR)
-    assert ax.get_xlabel() == "time (s)" and len(ax.images) == 1
-    plt.close("all")
+    assert abs(centre - _hz_to_mel(400.0)) < 1.0
+    png = save_spectrogram_figure(tmp_path / "s" / "tone.png", _tone(400), SR, dpi=50)
+    from matplotlib import image as mpimg
+
+    assert mpimg.imread(png).shape[:2] == (160, 400)
+    assert not list((tmp_path / "s").glob(".tone.png.*"))
+
+
+def test_plots_leave_the_matplotlib_backend_alone(tmp_path):
+    """No pyplot import and no backend switch, even with a user's backend set (subprocess:
+    other tests may have imported pyplot already)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys, numpy as np, matplotlib
+matplotlib.use("svg")
+from emoclassic.audio import (plot_spectrogram, save_spectrogram_figure, save_spectrogram_png,
+                              spectrogram_image)
+y = np.sin(np.arange(8000) / 5).astype(np.float32)
+plot_spectrogram(y)
+save_spectrogram_figure({str(tmp_path / "f.png")!r}, y)
+save_spectrogram_png({str(tmp_path / "c.png")!r}, spectrogram_image(y))
+assert "matplotlib.pyplot" not in sys.modules
+assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,11 @@
 """Spectrograms in plain numpy: STFT, power, mel, log-mel, deltas, fixed-size images, PNGs.
 
+Two kinds of picture: :func:`spectrogram_image` is the CNN input (a bare [0, 1] array, written
+by :func:`save_spectrogram_png`), :func:`plot_spectrogram` the figure a person reads (time in
+seconds, frequency in Hz, a dB colour bar, a title; written by :func:`save_spectrogram_figure`).
+:func:`save_spectrogram_pngs` writes either for a whole manifest. Plots use bare
+:class:`matplotlib.figure.Figure` objects (no pyplot), so the caller's backend is left alone.
+
 Why not librosa for each of these: every ``librosa.feature.*`` call recomputes its own STFT and
 importing ``librosa.filters`` pulls in numba (seconds per worker process). Here the STFT is one
 ``scipy.fft.rfft`` over a strided frame view, the mel filterbank (Slaney scale and area
@@ -35,6 +41,8 @@ __all__ = [
     "spectrogram_image",
     "save_spectrogram_png",
     "plot_spectrogram",
+    "save_spectrogram_figure",
+    "save_spectrogram_pngs",
 ]
 
 #: Floor added before taking logarithms (power units), as librosa's ``amin``.
@@ -409,10 +417,7 @@ def save_spectrogram_png(
     Low frequencies are drawn at the bottom. ``cmap=None`` writes grey levels. A 3-D
     ``(H, W, 3|4)`` array is written as it is. The folder is created if needed.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib import image as mpimg
+    from matplotlib import image as mpimg  # imsave writes PNGs through Pillow, no backend
 
     path = Path(path)
     arr = np.asarray(image)
@@ -427,22 +432,35 @@ def save_spectrogram_png(
     return path
 
 
+#: candidate frequency ticks (Hz) of the figure's mel-scaled axis
+_HZ_TICKS = (0, 250, 500, 1000, 2000, 3000, 4000, 6000, 8000, 12000, 16000, 20000)
+
+
 def plot_spectrogram(
     y: np.ndarray,
     sr: int = 16000,
     *,
     ax=None,
+    title: str | None = None,
     n_fft: int = 512,
     hop_length: int = 160,
-    n_mels: int = 64,
+    n_mels: int = 128,
     fmin: float = 0.0,
     fmax: float | None = None,
     top_db: float = 80.0,
     cmap: str = "magma",
 ):
-    """Draw the log-mel spectrogram (time in seconds, mel bands, dB colour bar) for a human."""
-    import matplotlib.pyplot as plt
+    """Draw the log-mel spectrogram for a person: time (s), frequency (Hz), dB colour bar.
 
+    The frequency axis keeps the mel spacing (as the features see it) but is labelled in Hz;
+    levels are dB relative to the clip's loudest bin (0 dB), floored ``top_db`` below. With
+    ``ax=None`` a new :class:`matplotlib.figure.Figure` is made (no pyplot: nothing is shown
+    and the global backend is untouched); pass a pyplot axis to draw into your own figure.
+    Returns the axis (its figure is ``ax.figure``).
+    """
+    if top_db is None or top_db <= 0:
+        raise ConfigError(f"top_db={top_db} must be positive for a plot, e.g. 80")
+    y = np.asarray(y, dtype=np.float32)
     db = log_mel_spectrogram(
         y,
         sr,
@@ -455,15 +473,58 @@ def plot_spectrogram(
         top_db=top_db,
     )
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 3))
-    duration = db.shape[1] * hop_length / sr
+        from matplotlib.figure import Figure
+
+        ax = Figure(figsize=(8.0, 3.2), layout="constrained").add_subplot(1, 1, 1)
+    top = sr / 2 if fmax is None else float(fmax)
+    lo, hi = float(_hz_to_mel(fmin)), float(_hz_to_mel(top))
+    step = (hi - lo) / (n_mels + 1)  # band centres are equally spaced on the mel scale
+    hop_s = hop_length / sr
+    n_frames = db.shape[1]
     im = ax.imshow(
-        db, origin="lower", aspect="auto", cmap=cmap, extent=(0, duration, 0, db.shape[0])
+        db,
+        origin="lower",
+        aspect="auto",
+        cmap=cmap,
+        vmin=-float(top_db),
+        vmax=0.0,
+        interpolation="nearest",
+        extent=(-0.5 * hop_s, (n_frames - 0.5) * hop_s, lo + 0.5 * step, hi - 0.5 * step),
     )
+    ax.set_xlim(0.0, max(len(y) / sr, hop_s))
+    ticks = [f for f in _HZ_TICKS if fmin <= f <= top]
+    kept: list[float] = []
+    for f in ticks:  # drop ticks closer than 6 % of the axis to the previous one
+        if not kept or _hz_to_mel(f) - _hz_to_mel(kept[-1]) >= 0.06 * (hi - lo):
+            kept.append(f)
+    ax.set_yticks([float(_hz_to_mel(f)) for f in kept], labels=[f"{f:g}" for f in kept])
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("mel band")
-    ax.figure.colorbar(im, ax=ax, format="%+.0f dB")
+    ax.set_ylabel("frequency (Hz, mel scale)")
+    ax.figure.colorbar(im, ax=ax, format="%.0f", label="level (dB re. loudest)", pad=0.02)
+    if title:
+        ax.set_title(title)
     return ax
+
+
+def save_spectrogram_figure(
+    path: str | os.PathLike,
+    y: np.ndarray,
+    sr: int = 16000,
+    *,
+    title: str | None = None,
+    dpi: int = 100,
+    **plot_options,
+) -> Path:
+    """Write :func:`plot_spectrogram` of ``y`` as a PNG (``dpi=100``: 800 x 320 px), atomically.
+
+    ``plot_options`` go to :func:`plot_spectrogram` (``n_mels``, ``fmax``, ``cmap`` ...).
+    The folder is created if needed.
+    """
+    ax = plot_spectrogram(y, sr, title=title, **plot_options)
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        ax.figure.savefig(tmp, format="png", dpi=dpi)
+    return path
 
 
 _CONTROLLER = None
@@ -614,21 +675,33 @@ class Audio2Spectrogram(AudioExtractor):
         )
 
 
+#: what :func:`save_spectrogram_pngs` can draw
+SPECTROGRAM_KINDS = ("figure", "cnn")
+
+
 def save_spectrogram_pngs(
     X,
     out_dir: str | os.PathLike,
     *,
+    kind: str = "figure",
     sr: int = 16000,
-    size: tuple[int, int] = (224, 224),
+    size: tuple[int, int] | None = None,
     n_mels: int = 128,
     cmap: str | None = "magma",
+    dpi: int = 100,
     on_error: str = "raise",
 ):
-    """Write one ``<id>.png`` per item of ``X`` (manifest, paths) into ``out_dir``.
+    """Write one ``<id>.png`` spectrogram per item of ``X`` (manifest, paths) into ``out_dir``.
 
-    Files are named by the row's ``id`` (by the file's stem for a list of paths). Returns a
-    DataFrame ``id -> png`` path (missing for failed items when ``on_error="skip"``).
-    The images are :func:`spectrogram_image` at ``size``, for inspection or a CNN.
+    The one place that writes spectrogram PNGs for a manifest (the CLI's
+    ``features --spectrogram-png`` and scripts call it). ``kind="figure"`` (default) draws
+    :func:`plot_spectrogram` for a person — time axis (s), frequency axis (Hz), dB colour bar,
+    the id (and label, when ``X`` has a ``label`` column) as title — at ``dpi``.
+    ``kind="cnn"`` writes the bare :func:`spectrogram_image` at ``size`` (default 224 x 224),
+    the AlexNet input, through :func:`save_spectrogram_png` (``cmap=None``: grey levels).
+    Rows with ``start``/``end`` are cut to that segment. Files are named by the row's ``id``
+    (by the file's stem for a list of paths). Returns a DataFrame ``id -> png`` path (missing
+    for failed items when ``on_error="skip"``).
     """
     import re
 
@@ -640,22 +713,43 @@ def save_spectrogram_pngs(
 
     if on_error not in ("raise", "skip"):
         raise ConfigError(f"on_error={on_error!r} is not valid; use 'raise' or 'skip'")
+    if kind not in SPECTROGRAM_KINDS:
+        raise ConfigError(
+            f"kind={kind!r} is not valid; use 'figure' (for people) or 'cnn' (the network input)"
+        )
+    if kind == "figure" and size is not None:
+        raise ConfigError(
+            f"size={size!r} applies to kind='cnn' only; drop it or pass kind='cnn'"
+        )
+    if kind == "cnn":
+        size = _image_size((224, 224) if size is None else size)
+    labels: dict[str, str] = {}
+    if isinstance(X, pd.DataFrame) and {"id", "label"} <= set(X.columns):
+        labels = {str(i): str(v) for i, v in zip(X["id"], X["label"], strict=True)
+                  if isinstance(v, str) and v.strip()}  # fmt: skip
     out = Path(out_dir)
     rows, failures = [], []
     for it in audio_items(None, X):
-        kind, a, b, c = it.payload
-        name = Path(a).stem if kind == "file" and it.id == a else it.id
+        payload_kind, a, b, c = it.payload
+        name = Path(a).stem if payload_kind == "file" and it.id == a else it.id
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "clip"
         try:
-            if kind == "wave":
+            if payload_kind == "wave":
                 y = np.asarray(a, dtype=np.float32)
-            elif kind == "file":
+            elif payload_kind == "file":
                 y = load_audio(a, sr=sr, start=b, end=c)
             else:
                 raise EmoclassicError(f"{it.id}: no usable audio path; fix the row")
-            png = save_spectrogram_png(out / f"{safe}.png",
-                                       spectrogram_image(y, sr, size=size, n_mels=n_mels),
-                                       cmap=cmap)
+            target = out / f"{safe}.png"
+            if kind == "figure":
+                label = labels.get(str(it.id))
+                title = f"{name} ({label})" if label else name
+                png = save_spectrogram_figure(target, y, sr, title=title, n_mels=n_mels,
+                                              cmap=cmap or "magma", dpi=dpi)  # fmt: skip
+            else:
+                png = save_spectrogram_png(target,
+                                           spectrogram_image(y, sr, size=size, n_mels=n_mels),
+                                           cmap=cmap)  # fmt: skip
             rows.append((it.id, str(png)))
         except EmoclassicError as exc:
             failures.append((it.id, str(exc)))

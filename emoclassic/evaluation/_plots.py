@@ -1,15 +1,36 @@
-"""Plots for reports (matplotlib is imported only here, only when a plot is drawn)."""
+"""Plots for reports (matplotlib is imported only here, only when a plot is drawn).
+
+Every plot is a :class:`matplotlib.figure.Figure` rendered straight to PNG bytes: no pyplot, so
+no global figure state and the user's matplotlib backend (a notebook's inline backend, a GUI
+backend) is never switched or touched.
+"""
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_confusion"]
+__all__ = ["fold_summary", "plot_confusion", "plot_folds"]
+
+#: metrics drawn per fold, with their display names
+_FOLD_METRICS = {"ua": "UA", "wa": "WA", "macro_f1": "macro F1"}
+
+
+def _png(fig, dpi: int, path: str | os.PathLike | None) -> bytes:
+    """Render ``fig`` to PNG bytes (Agg, without pyplot) and write them to ``path`` atomically."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    data = buf.getvalue()
+    if path is not None:
+        from .._atomic import atomic_write_bytes
+
+        atomic_write_bytes(Path(path), data)
+    return data
 
 
 def plot_confusion(
@@ -26,21 +47,24 @@ def plot_confusion(
     With ``normalize`` each row shows recall fractions (colour) and the counts are printed;
     ``path`` also writes the PNG there, atomically.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    cm = np.asarray(matrix, dtype=float)
+    cm = np.asarray(matrix, dtype=float).reshape(len(labels), len(labels))
     k = len(labels)
     with np.errstate(divide="ignore", invalid="ignore"):
         rows = cm.sum(axis=1, keepdims=True)
         shown = np.where(rows > 0, cm / rows, 0.0) if normalize else cm
-    size = max(3.5, 0.6 * k + 2.0)
-    fig = Figure(figsize=(size + 1.0, size))
+    size = max(3.6, 0.6 * k + 2.2)
+    fig = Figure(figsize=(size + 1.0, size), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
-    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else max(cm.max(), 1))
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="recall" if normalize else "count")
+    top = 1.0 if normalize else max(float(cm.max()) if cm.size else 1.0, 1.0)
+    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=top)
+    bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04,
+                       label="share of the true class (recall)" if normalize else "count")
+    if normalize:
+        from matplotlib.ticker import PercentFormatter
+
+        bar.ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_xticks(range(k), labels=list(labels), rotation=45, ha="right")
     ax.set_yticks(range(k), labels=list(labels))
     ax.set_xlabel("predicted")
@@ -53,15 +77,88 @@ def plot_confusion(
             text = f"{int(count)}" if float(count).is_integer() else f"{count:.1f}"
             if normalize:
                 text += f"\n{shown[i, j]:.0%}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=8,
-                    color="white" if shown[i, j] > 0.5 * (1 if normalize else cm.max()) else
-                    "black")  # fmt: skip
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    data = buf.getvalue()
-    if path is not None:
-        from .._atomic import atomic_write_bytes
+            ax.text(j, i, text, ha="center", va="center", fontsize=9 if k <= 8 else 7,
+                    color="white" if shown[i, j] > 0.5 * top else "black")  # fmt: skip
+    return _png(fig, dpi, path)
 
-        atomic_write_bytes(Path(path), data)
-    return data
+
+def fold_summary(folds: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> dict[str, dict]:
+    """Mean and sample standard deviation (``ddof=1``) of each metric over the outer folds.
+
+    Why both: the pooled score hides how much a score moves from one held-out speaker set to
+    the next; the spread is what tells a reader whether two pipelines really differ. ``sd`` is
+    None with fewer than two folds (a single split has no spread).
+    """
+    out: dict[str, dict] = {}
+    for key in keys:
+        values = [float(f["metrics"][key]) for f in folds
+                  if isinstance(f.get("metrics", {}).get(key), (int, float))]  # fmt: skip
+        values = [v for v in values if np.isfinite(v)]
+        out[key] = {
+            "mean": float(np.mean(values)) if values else None,
+            "sd": float(np.std(values, ddof=1)) if len(values) > 1 else None,
+            "n": len(values),
+        }
+    return out
+
+
+def plot_folds(
+    folds: Sequence[Mapping[str, Any]],
+    *,
+    chance: float | None = None,
+    title: str | None = None,
+    path: str | os.PathLike | None = None,
+    dpi: int = 120,
+) -> bytes:
+    """Bar chart of UA, WA and macro F1 per outer fold, with the mean UA and chance as lines.
+
+    Folds are unordered, so bars (not lines) are drawn; each fold is labelled with its test
+    groups when there are few (``fold 0: s1, s2``). Returns the PNG bytes (and writes ``path``
+    atomically).
+    """
+    from matplotlib.figure import Figure
+
+    n = len(folds)
+    keys = list(_FOLD_METRICS)
+    fig = Figure(figsize=(min(12.0, max(6.0, 2.4 + 0.9 * n)), 3.6), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    x = np.arange(n)
+    bar = 0.8 / len(keys)
+    colours = ("#1f77b4", "#9ecae1", "#ff7f0e")
+    for j, key in enumerate(keys):
+        vals = [100 * float(f.get("metrics", {}).get(key) or 0.0) for f in folds]
+        ax.bar(x + (j - (len(keys) - 1) / 2) * bar, vals, bar, label=_FOLD_METRICS[key],
+               color=colours[j % len(colours)])  # fmt: skip
+    mean_ua = fold_summary(folds, ["ua"])["ua"]["mean"]
+    if mean_ua is not None:
+        ax.axhline(100 * mean_ua, color="#1f77b4", linestyle="--", linewidth=1.2,
+                   label=f"mean UA ({100 * mean_ua:.1f})")  # fmt: skip
+    if chance is not None:
+        ax.axhline(100 * float(chance), color="grey", linestyle=":", linewidth=1.2,
+                   label=f"chance UA ({100 * float(chance):.1f})")  # fmt: skip
+    crowded = n > 10
+    ax.set_xticks(x, labels=[_fold_label(f, one_line=crowded) for f in folds],
+                  rotation=45 if crowded else 0, ha="right" if crowded else "center",
+                  fontsize=8)  # fmt: skip
+    ax.set_xlim(-0.6, n - 0.4)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("score (%)")
+    ax.set_xlabel("outer fold (test groups)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    fig.legend(loc="outside lower center", ncols=5, fontsize=8, frameon=False)
+    ax.set_title(title or "Scores per outer fold")
+    return _png(fig, dpi, path)
+
+
+def _fold_label(fold: Mapping[str, Any], *, one_line: bool = False) -> str:
+    """``fold 0`` over its test groups (``spk04, spk07``), or their count when there are many."""
+    groups = [str(g) for g in fold.get("test_groups", [])]
+    label = f"fold {fold.get('fold', '?')}"
+    if 0 < len(groups) <= 2:
+        names = ", ".join(groups)
+    elif groups:
+        names = f"{len(groups)} groups"
+    else:
+        return label
+    return f"{label}: {names}" if one_line else f"{label}\n{names}"

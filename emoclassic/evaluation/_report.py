@@ -1,8 +1,10 @@
 """Writing CV reports: JSON (the record), Markdown (for docs) and self-contained HTML.
 
 Every file is written atomically (temp file in the same folder, then ``os.replace``), so an
-interrupted run never leaves half a report. The HTML embeds the confusion-matrix PNG as base64
-and needs nothing else to display.
+interrupted run never leaves half a report. The HTML embeds the confusion-matrix and per-fold
+PNGs as base64 and needs nothing else to display. Markdown and HTML are built from the same
+pieces (tables, notes, prose written in Markdown's inline syntax); the HTML converts the inline
+syntax (``code`` spans, ``**bold**``) rather than showing it raw.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import base64
 import html
 import json
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._atomic import atomic_write_bytes
 from ._metrics import METRIC_KEYS
+from ._plots import fold_summary
 
 __all__ = ["REPORT_KEYS", "render_html", "render_markdown", "write_reports"]
 
@@ -28,71 +32,220 @@ REPORT_KEYS = (
 _METRIC_NAMES = {"ua": "UA", "wa": "WA", "macro_f1": "macro F1", "weighted_f1": "weighted F1"}
 
 
+class _Table(NamedTuple):
+    """One table of the report; ``foot`` rows are summaries (bold), ``note`` a sentence after."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    foot: list[list[str]] = []
+    note: str | None = None
+
+
 def _pct(x: Any) -> str:
     return "–" if x is None else f"{100 * float(x):.1f}"
 
 
-def _tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) of every table, shared by Markdown and HTML."""
+def _pm(stats: dict[str, Any]) -> str:
+    """``mean ± sd`` in percent (just the mean when there is no spread to show)."""
+    if stats.get("mean") is None:
+        return "–"
+    if stats.get("sd") is None:
+        return _pct(stats["mean"])
+    return f"{_pct(stats['mean'])} ± {_pct(stats['sd'])}"
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(params.items())) or "–"
+
+
+def _fold_stats(report: dict[str, Any]) -> dict[str, dict]:
+    return fold_summary(report.get("folds") or [], METRIC_KEYS)
+
+
+def _tables(report: dict[str, Any]) -> list[_Table]:
+    """Every table, shared by Markdown and HTML."""
     out = []
+    folds = report.get("folds") or []
+    stats = _fold_stats(report)
     head = ["", *(_METRIC_NAMES[k] for k in METRIC_KEYS)]
-    rows = [["model", *(_pct(report["metrics"].get(k)) for k in METRIC_KEYS)]]
+    rows = [["model (pooled)", *(_pct(report["metrics"].get(k)) for k in METRIC_KEYS)]]
+    if len(folds) > 1:
+        rows.append([f"model (mean ± sd of {len(folds)} folds)",
+                     *(_pm(stats[k]) for k in METRIC_KEYS)])  # fmt: skip
     for name, m in report.get("baselines", {}).items():
         rows.append([f"{name} baseline", *(_pct(m.get(k)) for k in METRIC_KEYS)])
-    out.append(("Scores (%, pooled over outer folds)", head, rows))
+    out.append(_Table(
+        "Scores (%)", head, rows,
+        note="Pooled: every item scored once, by the model of the outer fold that held it out. "
+             "Mean ± sd: each outer fold scored alone (sample standard deviation over folds).",
+    ))  # fmt: skip
     if "ablation" in report:
         rows = [[mod, *(_pct(v["metrics"].get(k)) for k in METRIC_KEYS)]
                 for mod, v in report["ablation"].items()]  # fmt: skip
-        out.append(("Ablation (%, same outer folds)", ["modality", *head[1:]], rows))
+        out.append(_Table("Ablation (%, same outer folds)", ["modality", *head[1:]], rows))
     rows = [
         [lab, _pct(v["precision"]), _pct(v["recall"]), _pct(v["f1"]), str(v["support"])]
         for lab, v in report.get("per_class", {}).items()
     ]
-    out.append(("Per class (%)", ["class", "precision", "recall", "F1", "support"], rows))
+    out.append(_Table("Per class (%)", ["class", "precision", "recall", "F1", "support"], rows))
     rows = []
-    for f in report.get("folds", []):
-        test = ", ".join(f.get("test_groups", [])[:6])
-        if len(f.get("test_groups", [])) > 6:
-            test += ", …"
+    for f in folds:
+        groups = [str(g) for g in f.get("test_groups", [])]
+        test = ", ".join(groups[:6]) + (", …" if len(groups) > 6 else "")
         rows.append([
-            str(f["fold"]), *(_pct(f["metrics"].get(k)) for k in ("ua", "wa", "macro_f1")),
+            str(f["fold"]), *(_pct(f["metrics"].get(k)) for k in METRIC_KEYS),
             str(f["n_train"]), str(f["n_test"]), test or "–",
-            json.dumps(f.get("best_params", {}), sort_keys=True),
+            _params_text(f.get("best_params") or {}),
         ])  # fmt: skip
-    out.append((
-        "Per fold",
-        ["fold", "UA", "WA", "macro F1", "train", "test", "test groups", "best params"],
-        rows,
+    foot = []
+    if len(folds) > 1:
+        foot.append(["mean ± sd", *(_pm(stats[k]) for k in METRIC_KEYS), "", "", "", ""])
+    out.append(_Table(
+        "Per fold (%)",
+        ["fold", *head[1:], "train", "test", "test groups", "best params"],
+        rows, foot,
     ))  # fmt: skip
     att = report.get("attention")
     if att:  # attention fusion: the mean out-of-fold weight of each block, overall and by class
         blocks = att["blocks"]
         rows = [["all", *(f"{att['mean'][b]:.3f}" for b in blocks)]]
         rows += [[c, *(f"{w[b]:.3f}" for b in blocks)] for c, w in att["per_class"].items()]
-        out.append(("Attention over blocks (out-of-fold means)", ["class", *blocks], rows))
+        out.append(_Table("Attention over blocks (out-of-fold means)", ["class", *blocks], rows))
+    rows = _feature_rows(report)
+    if rows:
+        out.append(_Table("Feature blocks", ["block", "type", "extractor", "options",
+                                             "weights / model"], rows))  # fmt: skip
     return out
+
+
+def _feature_rows(report: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, info in (report.get("features") or {}).items():
+        if not isinstance(info, dict):
+            continue
+        options = info.get("options") or {}
+        opts = ", ".join(f"{k}={json.dumps(v)}" for k, v in options.items()) or "–"
+        rows.append([name, str(info.get("type", "–")), str(info.get("class", "–")), opts,
+                     _weights_text(info)])  # fmt: skip
+    return rows
+
+
+def _weights_text(info: dict[str, Any]) -> str:
+    w = info.get("weights_info")
+    if isinstance(w, dict):
+        if w.get("pretrained"):
+            source = Path(str(w.get("source"))).name
+            return f"pretrained ({source}, sha256 {str(w.get('sha256'))[:12]}…)"
+        return f"**random** (seed {w.get('seed')})"
+    ident = info.get("model_identity")
+    if isinstance(ident, dict) and ident.get("name"):
+        return f"{ident['name']} (sha256 {str(ident.get('sha256'))[:12]}…)"
+    return "–"
+
+
+def _notes(report: dict[str, Any]) -> list[str]:
+    """Warnings a reader must see before the scores (Markdown inline syntax).
+
+    Why here and not only in the JSON: a seeded random AlexNet gives random-projection
+    features, far from what "AlexNet features" suggests; a reader of the page must not
+    mistake them for ImageNet transfer learning.
+    """
+    notes = []
+    for name, info in (report.get("features") or {}).items():
+        w = info.get("weights_info") if isinstance(info, dict) else None
+        if isinstance(w, dict) and not w.get("pretrained"):
+            notes.append(
+                f"Feature block `{name}` ({info.get('class', 'AlexNet')}) uses **random AlexNet "
+                f"weights** (seeded initialisation, seed {w.get('seed')}), not ImageNet weights: "
+                "its embeddings are fixed random projections of the spectrogram. Give the block "
+                "`weights = \"PATH\"` (a local alexnet-owt-7be5be79.pth) for pretrained features."
+            )
+    spec = report.get("spec") or {}
+    fusion = spec.get("fusion")
+    heads = [("classifier", spec.get("classifier"))]
+    if isinstance(fusion, dict):
+        heads += [(f"fusion.classifiers.{b}", c)
+                  for b, c in (fusion.get("classifiers") or {}).items()]  # fmt: skip
+    for where, clf in heads:
+        if isinstance(clf, dict) and clf.get("name") == "alexnet" and not clf.get("weights"):
+            notes.append(
+                f"The AlexNet classifier (`{where}`) is trained from **random weights** (seeded "
+                f"initialisation, seed {clf.get('seed', 0)}), not fine-tuned from ImageNet."
+            )
+    failed = (report.get("data") or {}).get("n_failed") or 0
+    if failed:
+        notes.append(f"{failed} item(s) failed to extract and are not scored (listed at the end).")
+    return notes
 
 
 def _protocol_line(report: dict[str, Any]) -> str:
     p = report.get("protocol", {})
     d = report.get("data", {})
     return (
-        f"scheme **{p.get('scheme')}** by `{p.get('groups')}` ({p.get('n_outer_folds')} outer "
+        f"Scheme **{p.get('scheme')}** by `{p.get('groups')}` ({p.get('n_outer_folds')} outer "
         f"folds; inner: {p.get('inner')}), scoring `{p.get('scoring')}`, speaker normalisation: "
         f"{'yes' if p.get('speaker_normalization') else 'no'}; {d.get('n_items')} items, "
         f"{len(d.get('classes', {}))} classes, {len(d.get('groups', {}))} groups, "
-        f"{d.get('n_failed', 0)} failed"
+        f"{d.get('n_failed', 0)} failed."
     )
 
 
-def render_markdown(report: dict[str, Any], *, image: str | None = "confusion.png") -> str:
-    """The report as Markdown (tables of scores, ablation, classes and folds)."""
-    lines = [f"# CV report: {report.get('name', 'pipeline')}", "", _protocol_line(report), ""]
-    for title, header, rows in _tables(report):
-        lines += [f"## {title}", "", "| " + " | ".join(header) + " |",
+def _headline(report: dict[str, Any]) -> str:
+    """One sentence a reader can quote: pooled UA, its spread over folds, and chance."""
+    m = report.get("metrics") or {}
+    ua = _fold_stats(report)["ua"]
+    text = f"**UA {_pct(m.get('ua'))} %** (pooled)"
+    if ua.get("sd") is not None:
+        text += f", {_pm(ua)} % per fold (mean ± sd of {ua['n']})"
+    chance = (report.get("baselines") or {}).get("chance", {}).get("ua")
+    if chance is not None:
+        text += f"; chance {_pct(chance)} %"
+    return text + "."
+
+
+def _timing_line(report: dict[str, Any]) -> str:
+    t = report.get("timing", {})
+    return (f"Timing: extraction {t.get('extraction')} s, CV {t.get('cv')} s, "
+            f"total {t.get('total')} s.")  # fmt: skip
+
+
+def _failed_lines(report: dict[str, Any]) -> list[str]:
+    failed = report.get("data", {}).get("failed", [])
+    return [f"`{f['id']}` ({f['block']}): {f['message']}" for f in failed[:50]]
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(
+    report: dict[str, Any],
+    *,
+    image: str | None = "confusion.png",
+    folds_image: str | None = "folds.png",
+) -> str:
+    """The report as Markdown (notes, tables of scores, ablation, classes, folds and blocks).
+
+    ``image`` and ``folds_image`` are the relative paths of the confusion-matrix and per-fold
+    PNGs (None leaves a figure out).
+    """
+    lines = [f"# CV report: {report.get('name', 'pipeline')}", "", _protocol_line(report), "",
+             _headline(report), ""]  # fmt: skip
+    for note in _notes(report):
+        lines += [f"> **Note:** {note}", ""]
+    for table in _tables(report):
+        header = table.header
+        lines += [f"## {table.title}", "", "| " + " | ".join(header) + " |",
                   "|" + "|".join("---" for _ in header) + "|"]  # fmt: skip
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+        lines += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in table.rows]
+        lines += ["| " + " | ".join(f"**{_md_cell(c)}**" if c else "" for c in r) + " |"
+                  for r in table.foot]  # fmt: skip
         lines.append("")
+        if table.note:
+            lines += [table.note, ""]
+        if table.title.startswith("Per fold") and folds_image and report.get("folds"):
+            lines += [f"![scores per fold]({folds_image})", ""]
     if image:
         lines += ["## Confusion matrix", "", f"![confusion matrix]({image})", ""]
     lines += [
@@ -102,45 +255,125 @@ def render_markdown(report: dict[str, Any], *, image: str | None = "confusion.pn
         json.dumps(report.get("best_params", {}), indent=2, sort_keys=True),
         "```",
         "",
+        _timing_line(report),
     ]
-    t = report.get("timing", {})
-    lines.append(
-        f"Timing: extraction {t.get('extraction')} s, CV {t.get('cv')} s, total {t.get('total')} s."
-    )
-    failed = report.get("data", {}).get("failed", [])
+    failed = _failed_lines(report)
     if failed:
-        lines += ["", f"Failed items ({len(failed)}):", ""]
-        lines += [f"- `{f['id']}` ({f['block']}): {f['message']}" for f in failed[:50]]
+        lines += ["", f"Failed items ({report['data'].get('n_failed', len(failed))}):", ""]
+        lines += [f"- {f}" for f in failed]
     return "\n".join(lines) + "\n"
 
 
-def render_html(report: dict[str, Any], *, png: bytes | None = None) -> str:
-    """A self-contained HTML page (the PNG, if given, is embedded as base64)."""
+_CODE = re.compile(r"`([^`]+)`")
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+def _inline_html(text: str) -> str:
+    """Markdown inline syntax → HTML: ``code`` spans become <code>, ``**x**`` <strong>.
+
+    Everything else is escaped; code spans are escaped but not further converted.
+    """
+    parts, pos = [], 0
+    for m in _CODE.finditer(text):
+        parts.append(_BOLD.sub(r"<strong>\1</strong>", html.escape(text[pos : m.start()])))
+        parts.append(f"<code>{html.escape(m.group(1))}</code>")
+        pos = m.end()
+    parts.append(_BOLD.sub(r"<strong>\1</strong>", html.escape(text[pos:])))
+    return "".join(parts)
+
+
+_NUMERIC = re.compile(r"^[-+]?[0-9][0-9.,]*( ± [0-9.]+)?%?$")
+
+
+def _column_kinds(table: _Table) -> list[str]:
+    """CSS class per column: ``num`` (right-aligned figures), ``text`` (one line) or ``long``
+    (wraps): numbers line up, short labels never break, only long text wraps."""
+    kinds = []
+    for j in range(len(table.header)):
+        cells = [r[j] for r in table.rows if j < len(r) and r[j] not in ("", "–")]
+        if cells and all(_NUMERIC.match(c) for c in cells):
+            kinds.append("num")
+        elif any(len(c) > 32 for c in cells):
+            kinds.append("long")
+        else:
+            kinds.append("text")
+    return kinds
+
+_CSS = (
+    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;"
+    "max-width:64em;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}"
+    "h1{font-size:1.6em;margin-bottom:.3em}h2{font-size:1.2em;margin:1.6em 0 .4em;"
+    "border-bottom:1px solid #ddd;padding-bottom:.2em}"
+    ".wide{overflow-x:auto}"
+    "table{border-collapse:collapse;margin:.5em 0;font-size:.92em}"
+    "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}"
+    "td.text{white-space:nowrap}td.long{min-width:14em}"
+    "th{background:#f3f3f3;white-space:nowrap}td.num{text-align:right;white-space:nowrap;"
+    "font-variant-numeric:tabular-nums}"
+    "tr.foot td{font-weight:bold;background:#fafafa;white-space:nowrap}"
+    "code,pre{background:#f3f3f3;border-radius:3px;font-size:.9em}code{padding:0 .2em}"
+    "pre{padding:.6em;overflow-x:auto}"
+    ".note{background:#fff4e0;border-left:4px solid #e69500;padding:.5em .8em;margin:.8em 0}"
+    ".headline{font-size:1.15em}.caption{color:#555;font-size:.9em;margin:.2em 0 1em}"
+    "img{max-width:100%;height:auto}figure{margin:.5em 0}"
+    "figcaption{color:#555;font-size:.9em}"
+)
+
+
+def _img(png: bytes, alt: str) -> str:
+    """An <img> with the PNG inline (the page must stand alone when mailed or archived)."""
+    b64 = base64.b64encode(png).decode("ascii")
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{b64}'>"
+
+
+def render_html(
+    report: dict[str, Any], *, png: bytes | None = None, folds_png: bytes | None = None
+) -> str:
+    """A self-contained HTML page; ``png`` (confusion matrix) and ``folds_png`` (scores per
+    fold), when given, are embedded as base64."""
     e = html.escape
+    name = e(str(report.get("name", "")))
     parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>CV report: {e(str(report.get('name', '')))}</title>",
-        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-        "padding:.3em .6em;text-align:right}th{background:#f3f3f3}"
-        "td:first-child{text-align:left}code,pre{background:#f6f6f6}</style></head><body>",
-        f"<h1>CV report: {e(str(report.get('name', '')))}</h1>",
-        f"<p>{e(_protocol_line(report)).replace('**', '')}</p>",
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>CV report: {name}</title><style>{_CSS}</style></head><body>",
+        f"<h1>CV report: {name}</h1>",
+        f"<p>{_inline_html(_protocol_line(report))}</p>",
+        f"<p class='headline'>{_inline_html(_headline(report))}</p>",
     ]
-    for title, header, rows in _tables(report):
-        parts.append(f"<h2>{e(title)}</h2><table><tr>")
-        parts += [f"<th>{e(h)}</th>" for h in header]
-        parts.append("</tr>")
-        for r in rows:
-            parts.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>")
-        parts.append("</table>")
+    parts += [f"<div class='note'><strong>Note:</strong> {_inline_html(n)}</div>"
+              for n in _notes(report)]  # fmt: skip
+    for table in _tables(report):
+        parts.append(f"<h2>{e(table.title)}</h2><div class='wide'><table><thead><tr>")
+        parts += [f"<th>{e(h)}</th>" for h in table.header]
+        parts.append("</tr></thead><tbody>")
+        kinds = _column_kinds(table)
+        for r, cls in [(r, "") for r in table.rows] + [(r, " class='foot'") for r in table.foot]:
+            cells = "".join(f"<td class='{k}'>{_inline_html(c)}</td>"
+                            for c, k in zip(r, kinds, strict=False))  # fmt: skip
+            parts.append(f"<tr{cls}>{cells}</tr>")
+        parts.append("</tbody></table></div>")
+        if table.note:
+            parts.append(f"<p class='caption'>{_inline_html(table.note)}</p>")
+        if table.title.startswith("Per fold") and folds_png:
+            parts.append("<figure>" + _img(folds_png, "scores per fold")
+                         + "<figcaption>UA, WA and macro F1 of each outer fold; dashed: mean "
+                         "UA over folds; dotted: chance.</figcaption></figure>")  # fmt: skip
     if png:
-        b64 = base64.b64encode(png).decode("ascii")
-        parts.append(f"<h2>Confusion matrix</h2><img alt='confusion matrix' "
-                     f"src='data:image/png;base64,{b64}'>")  # fmt: skip
-    parts.append("<h2>Best parameters</h2><pre>"
+        parts.append("<h2>Confusion matrix</h2><figure>"
+                     + _img(png, "confusion matrix")
+                     + "<figcaption>Rows: true class; columns: predicted. Colour and "
+                     "percentage: share of the true class (recall); numbers: items, pooled "
+                     "over the outer folds.</figcaption></figure>")  # fmt: skip
+    parts.append("<h2>Best parameters (most frequent over folds)</h2><pre>"
                  + e(json.dumps(report.get("best_params", {}), indent=2, sort_keys=True))
                  + "</pre>")  # fmt: skip
+    parts.append(f"<p>{_inline_html(_timing_line(report))}</p>")
+    failed = _failed_lines(report)
+    if failed:
+        parts.append(f"<h2>Failed items ({report['data'].get('n_failed', len(failed))})</h2><ul>")
+        parts += [f"<li>{_inline_html(f)}</li>" for f in failed]
+        parts.append("</ul>")
     parts.append("<h2>Versions</h2><pre>"
                  + e(json.dumps(report.get("versions", {}), indent=2)) + "</pre>")  # fmt: skip
     parts.append("</body></html>")
@@ -159,18 +392,25 @@ def _finite(value: Any) -> Any:
 
 
 def write_reports(report: dict[str, Any], out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``cv_report.json``, ``cv_report.md``, ``cv_report.html`` and ``confusion.png``.
+    """Write ``cv_report.json``, ``cv_report.md``, ``cv_report.html``, ``confusion.png`` and
+    (when the report has folds) ``folds.png``.
 
-    Returns ``{"json", "markdown", "html", "confusion"}`` → paths.
+    Returns ``{"json", "markdown", "html", "confusion"[, "folds"]}`` → paths. The plots are
+    drawn on bare :class:`matplotlib.figure.Figure` objects, so the caller's matplotlib backend
+    and pyplot state are left as they were.
     """
-    from ._plots import plot_confusion
+    from ._plots import plot_confusion, plot_folds
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     conf = report.get("confusion", {})
-    png = plot_confusion(
-        conf.get("matrix", []), conf.get("labels", []), title=str(report.get("name", ""))
-    )
+    name = str(report.get("name", ""))
+    png = plot_confusion(conf.get("matrix", []), conf.get("labels", []),
+                         title=f"{name}: confusion matrix" if name else None)  # fmt: skip
+    folds = report.get("folds") or []
+    chance = (report.get("baselines") or {}).get("chance", {}).get("ua")
+    folds_png = plot_folds(folds, chance=chance, title=f"{name}: scores per outer fold"
+                           if name else None) if folds else None  # fmt: skip
     paths = {
         "json": out / "cv_report.json",
         "markdown": out / "cv_report.md",
@@ -178,8 +418,12 @@ def write_reports(report: dict[str, Any], out_dir: str | os.PathLike) -> dict[st
         "confusion": out / "confusion.png",
     }
     atomic_write_bytes(paths["confusion"], png)
+    if folds_png is not None:
+        paths["folds"] = atomic_write_bytes(out / "folds.png", folds_png)
     text = json.dumps(_finite(report), indent=2, sort_keys=False, allow_nan=False, default=str)
     atomic_write_bytes(paths["json"], (text + "\n").encode("utf-8"))
-    atomic_write_bytes(paths["markdown"], render_markdown(report).encode("utf-8"))
-    atomic_write_bytes(paths["html"], render_html(report, png=png).encode("utf-8"))
+    markdown = render_markdown(report, folds_image="folds.png" if folds_png else None)
+    atomic_write_bytes(paths["markdown"], markdown.encode("utf-8"))
+    atomic_write_bytes(paths["html"], render_html(report, png=png, folds_png=folds_png)
+                       .encode("utf-8"))  # fmt: skip
     return paths

@@ -692,27 +692,15 @@ def _write_features(out: Path, result) -> None:
                     ) from exc
 
 
-def _write_spectrograms(folder: Path, manifest, ok_ids: set[str]) -> int:
-    from .audio import load_audio, save_spectrogram_png, spectrogram_image
+def _write_spectrograms(folder: Path, manifest, ok_ids: set[str], kind: str) -> int:
+    """One spectrogram PNG per extracted audio row (the library's writer; bad rows skipped)."""
+    from .audio import save_spectrogram_pngs
 
-    folder.mkdir(parents=True, exist_ok=True)
-    n = 0
-    for row in manifest.itertuples(index=False):
-        if str(row.id) not in ok_ids or not isinstance(row.path, str):
-            continue
-        y, sr = _load_segment(load_audio, row)
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(row.id))
-        save_spectrogram_png(folder / f"{safe}.png", spectrogram_image(y, sr))
-        n += 1
-    return n
-
-
-def _load_segment(load_audio, row, sr: int = 16000):
-    start = getattr(row, "start", None)
-    end = getattr(row, "end", None)
-    start = start if isinstance(start, float) and not math.isnan(start) else None
-    end = end if isinstance(end, float) and not math.isnan(end) else None
-    return load_audio(row.path, sr=sr, start=start, end=end), sr
+    rows = manifest[manifest["id"].astype(str).isin(ok_ids) & manifest["path"].notna()]
+    if not len(rows):
+        return 0
+    out = save_spectrogram_pngs(rows, folder, kind=kind, on_error="skip")
+    return int(out["png"].notna().sum())
 
 
 @app.command(
@@ -749,6 +737,10 @@ def features(
         Path | None, typer.Option(help="Also write one spectrogram PNG per file here.",
                                   metavar="DIR")
     ] = None,
+    spectrogram_kind: Annotated[
+        str, typer.Option(help="figure: for people (time and Hz axes, dB colour bar); cnn: "
+                          "the 224x224 image a CNN is fed.", metavar="figure|cnn")
+    ] = "figure",
     alexnet_weights: Annotated[
         Path | None, typer.Option(help="AlexNet weights file (default: random weights).",
                                   metavar="PATH")
@@ -776,6 +768,8 @@ def features(
     from .exceptions import ConfigError
     from .features import extract
 
+    if spectrogram_kind not in ("figure", "cnn"):
+        raise ConfigError(f"--spectrogram-kind {spectrogram_kind!r}: choose figure or cnn")
     data = _data(manifest, corpus, label_column=label_column, text_column=text_column,
                  path_column=path_column, speaker_column=speaker_column, require_labels=False,
                  check_files=False)
@@ -795,7 +789,7 @@ def features(
         _tell(f"wrote {len(result.ids)} x {n_features} features to {out}")
     n_png = None
     if spectrogram_png is not None and result.ids:
-        n_png = _write_spectrograms(spectrogram_png, data, set(result.ids))
+        n_png = _write_spectrograms(spectrogram_png, data, set(result.ids), spectrogram_kind)
         _tell(f"wrote {n_png} spectrogram PNGs to {spectrogram_png}")
     summary = {
         "feature_set": feature_set,

@@ -8,7 +8,10 @@ Measures, in one run and on one core (every BLAS/OpenMP pool limited to one thre
     (melspectrogram, mfcc, delta x2, spectral_centroid/bandwidth/rolloff/flatness/contrast, rms,
     zero_crossing_rate, yin), pooled with the same functionals; the ratio (a)/(b);
 (c) the bare log-mel mean/std (``PooledFeatures("logmel-meanstd")``);
-(d) openSMILE eGeMAPSv02 functionals, when ``import opensmile`` works;
+(d) openSMILE functionals through our block, ``OpenSmileFeatures`` (eGeMAPSv02 and ComParE_2016
+    by default, ``--opensmile-sets``), beside the same clips; plus opensmile's own
+    ``Smile.process_file`` on eGeMAPSv02 as the reference for the block's overhead (and a check
+    that both give the same values); skipped when ``import opensmile`` fails;
 (e) a first run writing the feature cache against a second, fully cached run;
 (f) peak memory (max RSS of a fresh process) extracting 1 000 and 10 000 generated clips.
 
@@ -18,6 +21,7 @@ that they share the machine's load; CPU seconds are reported beside wall seconds
     .venv/bin/python benchmarks/bench_pooled.py                       # 200 generated clips
     .venv/bin/python benchmarks/bench_pooled.py --corpus emodb:/work/shared/data/emodb/audio
     .venv/bin/python benchmarks/bench_pooled.py --n 100 --memory-sizes   # skip (f)
+    .venv/bin/python benchmarks/bench_pooled.py --opensmile-sets         # skip the openSMILE rows
 """
 
 from __future__ import annotations
@@ -140,13 +144,24 @@ def plain_librosa():
     return run
 
 
-def opensmile_egemaps():
-    try:
-        import opensmile
-    except ImportError:
-        return None
+def opensmile_block(feature_set: str):
+    """openSMILE functionals through emoclassic's block (load_audio at 16 kHz, then openSMILE)."""
+    from emoclassic.audio import OpenSmileFeatures
+
+    est = OpenSmileFeatures(feature_set)
+
+    def run(paths):
+        return est.transform(paths)
+
+    return run
+
+
+def opensmile_direct(feature_set: str):
+    """opensmile's own file reader and extraction, no emoclassic: the overhead reference."""
+    import opensmile
+
     smile = opensmile.Smile(
-        feature_set=opensmile.FeatureSet.eGeMAPSv02,
+        feature_set=opensmile.FeatureSet[feature_set],
         feature_level=opensmile.FeatureLevel.Functionals,
     )
 
@@ -154,6 +169,14 @@ def opensmile_egemaps():
         return np.stack([smile.process_file(p).to_numpy()[0] for p in paths])
 
     return run
+
+
+def opensmile_installed() -> bool:
+    try:
+        import opensmile  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def timed(fn, paths) -> tuple[float, float, object]:
@@ -214,6 +237,8 @@ def main() -> None:
     ap.add_argument("--memory-sizes", type=int, nargs="*", default=[1000, 10000])
     ap.add_argument("--memory-seconds", type=float, default=0.5, help="length of those clips")
     ap.add_argument("--preset", default="default")
+    ap.add_argument("--opensmile-sets", nargs="*", default=["eGeMAPSv02", "ComParE_2016"],
+                    help="openSMILE feature sets timed through OpenSmileFeatures (none: skip)")
     ap.add_argument("--json", help="write the results here too")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -240,19 +265,28 @@ def main() -> None:
         "PooledFeatures('compact')": ours("compact"),
         "PooledFeatures('large')": ours("large"),
     }
-    smile = opensmile_egemaps()
-    if smile is None:
-        print("openSMILE eGeMAPS: not installed")
-    else:
-        approaches["openSMILE eGeMAPSv02"] = smile
+    direct_label = None
+    if args.opensmile_sets and not opensmile_installed():
+        print('openSMILE: not installed (pip install "emoclassic[opensmile]"); rows skipped')
+    elif args.opensmile_sets:
+        from importlib.metadata import version
+
+        print(f"openSMILE {version('opensmile')}: functionals at 16 kHz mono")
+        for fs in args.opensmile_sets:
+            approaches[f"OpenSmileFeatures('{fs}')"] = opensmile_block(fs)
+        direct_set = args.opensmile_sets[0]
+        direct_label = f"opensmile.Smile('{direct_set}').process_file, direct"
+        approaches[direct_label] = opensmile_direct(direct_set)
     for fn in approaches.values():  # warm-up: imports, plans, numba JIT of librosa
         fn(paths[:2])
     best: dict[str, tuple[float, float]] = {}
     dims: dict[str, int] = {}
+    outputs: dict[str, np.ndarray] = {}
     for _ in range(args.repeats):
         for label, fn in approaches.items():
             wall, cpu, out = timed(fn, paths)
             dims[label] = int(np.asarray(out).shape[1])
+            outputs[label] = np.asarray(out)
             prev = best.get(label, (np.inf, np.inf))
             best[label] = (min(prev[0], wall), min(prev[1], cpu))
     results = {"corpus": name, "files": len(paths), "audio_s": audio_s, "rows": {}}
@@ -267,6 +301,15 @@ def main() -> None:
     ratio = lib_w / ours_w
     results["speedup_vs_librosa"] = ratio
     print(f"\nPooledFeatures('default') vs plain librosa: {ratio:.1f}x faster (wall)")
+    if direct_label is not None:  # the block hands openSMILE the same samples: same values
+        block_label = f"OpenSmileFeatures('{args.opensmile_sets[0]}')"
+        block = outputs[block_label].astype(np.float64)
+        ref = outputs[direct_label]
+        diff = float(np.max(np.abs(block - ref) / (np.abs(ref) + 1e-6)))
+        overhead = best[block_label][0] / best[direct_label][0]
+        results["opensmile_block_vs_direct"] = {"max_rel_diff": diff, "wall_ratio": overhead}
+        print(f"{block_label} vs opensmile direct: max relative difference {diff:.1e}; "
+              f"wall time {overhead:.2f}x the direct call's")
 
     if args.jobs > 1:
         from emoclassic.audio import PooledFeatures

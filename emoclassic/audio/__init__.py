@@ -1,4 +1,4 @@
-"""The audio branch: loading, spectrograms, pooled features and AlexNet features.
+"""The audio branch: loading, spectrograms, pooled features, openSMILE and AlexNet features.
 
 Everything here is importable without torch; the AlexNet network class itself (``AlexNet``)
 imports torch when first accessed.
@@ -16,6 +16,7 @@ from ._alexnet import (
 from ._base import AudioExtractor, audio_items
 from ._frames import FRAME_HEADER, LogMelFrames, split_frames
 from ._io import AudioInfo, audio_info, iter_windows, load_audio, load_windows, trim_silence
+from ._opensmile import OpenSmileFeatures  # imports opensmile only when used
 from ._pitch import yin
 from ._pooled import FUNCTIONALS, PRESETS, PooledFeatures, Preset, functionals, pooled_features
 from ._spectrogram import (
@@ -55,6 +56,7 @@ __all__ = [
     "FRAME_HEADER",
     "FUNCTIONALS",
     "LogMelFrames",
+    "OpenSmileFeatures",
     "PRESETS",
     "PooledFeatures",
     "Preset",

@@ -88,6 +88,9 @@ register_block_type("pooled", "emoclassic.audio:PooledFeatures", modality="audio
                     columns=AUDIO_COLUMNS)  # fmt: skip
 register_block_type("alexnet", "emoclassic.audio:AlexNetEmbedder", modality="audio",
                     columns=AUDIO_COLUMNS)  # fmt: skip
+# openSMILE functionals: needs the optional extra (research licence); says so when built
+register_block_type("opensmile", "emoclassic.audio:OpenSmileFeatures", modality="audio",
+                    columns=AUDIO_COLUMNS)  # fmt: skip
 register_block_type("text", "emoclassic.text:SentenceEmbedder", modality="text",
                     columns=TEXT_COLUMNS)  # fmt: skip
 register_block_type("tfidf", "emoclassic.text:TfidfText", modality="text",

@@ -81,10 +81,11 @@ def best_of(fn, repeat: int) -> float:
 def bench_embeddings(paths, size: int, threads: int, batch: int, repeat: int) -> dict:
     import torch
 
+    from emoclassic._torch import torch_threads
     from emoclassic.audio._alexnet import AlexNetEmbedder, _frozen_net, _one_blas_thread
     from emoclassic.audio._io import load_audio
     from emoclassic.audio._spectrogram import spectrogram_image
-    from emoclassic.audio._torchutil import AlexNet, torch_threads
+    from emoclassic.audio._torchutil import AlexNet
 
     emb = AlexNetEmbedder(input_size=size, n_threads=threads, batch_size=batch)
     t0 = time.perf_counter()

@@ -16,13 +16,14 @@ import pytest
 import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from emoclassic._torch import torch_threads
 from emoclassic.audio._alexnet import (
     AlexNetEmbedder,
     AlexNetSpectrogramClassifier,
     load_alexnet_weights,
     weights_sha256,
 )
-from emoclassic.audio._torchutil import AlexNet, torch_threads
+from emoclassic.audio._torchutil import AlexNet
 from emoclassic.exceptions import BatchError, ConfigError, DataError, ModelError
 from emoclassic.features import FeatureStore
 

@@ -10,6 +10,10 @@ names, so an ImageNet ``alexnet`` state dict loads):
   stopping, whose fitted fc7 layer also serves as features (``transform``) for SVMs, forests
   and boosting (the transfer path).
 
+The classifier trains with the package's one torch loop,
+:func:`emoclassic._torch.train_network`, which the LSTM and attention heads of
+``emoclassic.models`` use too; what is particular to it stays here: spectrogram images as
+input, ``forward_spectrogram``, SpecAugment-style augmentation, frozen convolutional layers.
 torch is imported inside the functions that need it, so importing this module is cheap.
 """
 
@@ -24,9 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
+from .._torch import (
+    encode_targets,
+    forward_padded,
+    proba_from_logits,
+    seeded,
+    torch_threads,
+    train_network,
+)
 from ..exceptions import ConfigError, DataError, EmoclassicError, ModelError
 from ..features import Item
 from ._base import AudioExtractor, audio_items
@@ -152,7 +163,7 @@ def _build_net(
     or, with ``state=None``, a seeded He initialisation."""
     import torch
 
-    from ._torchutil import AlexNet, seeded
+    from ._torchutil import AlexNet
 
     if state is None:
         with seeded(seed):
@@ -460,8 +471,6 @@ class AlexNetEmbedder(AudioExtractor):
         """Activations of ``layer`` for a stack of (H, W) spectrogram images in [0, 1]."""
         import torch
 
-        from ._torchutil import torch_threads
-
         net = _frozen_net(self.weights, self.seed)
         x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
         with torch_threads(self.n_threads):
@@ -686,18 +695,10 @@ class AlexNetSpectrogramClassifier(TransformerMixin, ClassifierMixin, BaseEstima
         """Train on the clips of ``X`` with labels ``y``; returns self."""
         size = self._check_params()
         images = self._images(X, reset=True)
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        if len(y) != len(images):
-            raise DataError(f"X has {len(images)} clips but y has {len(y)} labels; align them")
-        self.classes_, y_enc = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise DataError(
-                f"y has 1 class ({self.classes_[0]!r}); the classifier needs at least 2 classes"
-            )
+        self.classes_, y_enc = encode_targets(y, len(images), noun="clips")
         self.input_size_ = size
         self.weights_info_ = self.weights_info()
-        self._train(images, y_enc.astype(np.int64))
+        self._train(images, y_enc)
         return self
 
     def _initial_net(self) -> AlexNet:
@@ -724,70 +725,34 @@ class AlexNetSpectrogramClassifier(TransformerMixin, ClassifierMixin, BaseEstima
         return net
 
     def _train(self, images: np.ndarray, y: np.ndarray) -> None:
+        """The shared loop (:func:`emoclassic._torch.train_network`) on ``(N, 1, H, W)``
+        images, seeded by ``seed``.
+
+        What differs from the neural heads is kept as this classifier always trained, so a
+        seed gives the weights it gave before the loop was shared: no gradient clipping, the
+        convolutional stack frozen with ``freeze_features``, validation scored in unpadded
+        ``batch_size`` chunks, each epoch logged at info level (the heads log at debug).
+        """
         import torch
-        import torch.nn.functional as F
 
-        from ._torchutil import (
-            EarlyStopping,
-            class_weight_vector,
-            deterministic,
-            seeded,
-            torch_threads,
-            validation_split,
+        def make_net() -> AlexNet:
+            return self._initial_net().to(memory_format=torch.channels_last)
+
+        def augment(batch: list, gen) -> list:
+            return [_augment(batch[0], gen)]
+
+        train_network(
+            self,
+            make_net,
+            (np.ascontiguousarray(images, dtype=np.float32)[:, None],),
+            y,
+            seed=self.seed,
+            noun="clips",
+            forward=_forward_spectrogram,
+            augment=augment if self.augment else None,
+            frozen=("features",) if self.freeze_features else (),
+            log=logger.info,
         )
-
-        train_idx, val_idx = validation_split(
-            y, len(self.classes_), self.validation_fraction, self.seed,
-            owner="AlexNetSpectrogramClassifier", epochs=self.epochs, noun="clips",
-        )  # fmt: skip
-        weights = class_weight_vector(self.class_weight, y[train_idx], self.classes_)
-        x_all = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
-        y_all = torch.from_numpy(y)
-        bs = int(self.batch_size)
-        history: list[dict] = []
-        with torch_threads(self.n_threads), deterministic(), seeded(self.seed) as gen:
-            net = self._initial_net().to(memory_format=torch.channels_last)
-            if self.freeze_features:
-                net.features.requires_grad_(False)
-            params = [p for p in net.parameters() if p.requires_grad]
-            opt = torch.optim.Adam(params, lr=float(self.lr), weight_decay=float(self.weight_decay))
-            cw = None if weights is None else torch.tensor(weights, dtype=torch.float32)
-            stopper = EarlyStopping(self.patience)
-            tr = torch.from_numpy(train_idx)
-            for epoch in range(1, int(self.epochs) + 1):
-                net.train()
-                if self.freeze_features:
-                    net.features.eval()
-                order = tr[torch.randperm(len(tr), generator=gen)]
-                total, seen = 0.0, 0
-                for i in range(0, len(order), bs):
-                    idx = order[i : i + bs]
-                    xb = x_all[idx]
-                    if self.augment:
-                        xb = _augment(xb, gen)
-                    loss = F.cross_entropy(net.forward_spectrogram(xb), y_all[idx], weight=cw)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += float(loss.detach()) * len(idx)
-                    seen += len(idx)
-                record = {"epoch": epoch, "train_loss": total / max(seen, 1)}
-                if len(val_idx):
-                    val_loss, val_acc = _evaluate(net, x_all[val_idx], y_all[val_idx], bs, cw)
-                    record.update(val_loss=val_loss, val_accuracy=val_acc)
-                stop = bool(len(val_idx)) and stopper.update(net, val_loss, epoch)
-                history.append(record)
-                logger.info("AlexNetSpectrogramClassifier epoch %s", record)
-                if stop:
-                    break
-            best_epoch = stopper.restore(net, len(history))
-        net.eval().requires_grad_(False)
-        self.history_ = history
-        self.n_epochs_ = len(history)
-        self.best_epoch_ = best_epoch
-        # numpy views of the network's tensors: no copy, and a pickle that needs no torch format
-        self.state_dict_ = {k: v.numpy() for k, v in net.state_dict().items()}
-        self._net = net
 
     # -- inference --------------------------------------------------------------------------
     def _get_net(self) -> AlexNet:
@@ -808,8 +773,6 @@ class AlexNetSpectrogramClassifier(TransformerMixin, ClassifierMixin, BaseEstima
     def _forward(self, X, layer: str) -> np.ndarray:
         import torch
 
-        from ._torchutil import torch_threads
-
         check_is_fitted(self, "state_dict_")
         images = self._images(X, reset=False)
         net = self._get_net()
@@ -819,10 +782,7 @@ class AlexNetSpectrogramClassifier(TransformerMixin, ClassifierMixin, BaseEstima
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
-        logits = self._forward(X, "logits").astype(np.float64)
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+        return proba_from_logits(self._forward(X, "logits"))
 
     def predict_log_proba(self, X) -> np.ndarray:
         return np.log(self.predict_proba(X))
@@ -853,39 +813,16 @@ class AlexNetSpectrogramClassifier(TransformerMixin, ClassifierMixin, BaseEstima
         return state
 
 
+def _forward_spectrogram(net, x):
+    """The training forward of the classifier: logits of spectrogram images in [0, 1]."""
+    return net.forward_spectrogram(x)
+
+
 def _forward_padded(net, x, layer: str, batch_size: int) -> np.ndarray:
-    """``net.forward_spectrogram`` over ``x`` in batches of exactly ``batch_size`` (the last
-    one zero-padded), under ``inference_mode``.
-
-    oneDNN's blocking, hence float rounding, depends on the batch shape; with one fixed shape
-    a clip's output does not depend on which other clips share its batch (subsets, order).
-    """
-    import torch
-
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(x), batch_size):
-            xb = x[i : i + batch_size]
-            n = len(xb)
-            if n < batch_size:
-                xb = torch.cat([xb, xb.new_zeros((batch_size - n, *xb.shape[1:]))])
-            out.append(net.forward_spectrogram(xb, layer)[:n].numpy())
-    return np.concatenate(out)
-
-
-def _evaluate(net, x, y, bs, cw) -> tuple[float, float]:
-    import torch
-    import torch.nn.functional as F
-
-    net.eval()
-    total, correct = 0.0, 0
-    with torch.no_grad():
-        for i in range(0, len(x), bs):
-            logits = net.forward_spectrogram(x[i : i + bs])
-            total += float(F.cross_entropy(logits, y[i : i + bs], weight=cw, reduction="sum"))
-            correct += int((logits.argmax(1) == y[i : i + bs]).sum())
-    denom = float(len(y)) if cw is None else float(cw[y].sum())
-    return total / max(denom, 1e-12), correct / max(len(y), 1)
+    """``net.forward_spectrogram(·, layer)`` over ``x`` in batches of exactly ``batch_size``
+    (the last one zero-padded), so a clip's output does not depend on which other clips share
+    its batch (see :func:`emoclassic._torch.forward_padded`)."""
+    return forward_padded(lambda xb: net.forward_spectrogram(xb, layer), [x], batch_size).numpy()
 
 
 def _augment(x, gen):

@@ -1,15 +1,15 @@
-"""The torch side of the audio branch: the AlexNet network, thread scoping and seeding.
+"""The torch side of the audio branch: the AlexNet network and its torchvision layout.
+
+Only what is particular to spectrogram CNNs lives here (the network, its folded first
+convolution, torchvision's parameter names). What every trainable torch model shares —
+thread scoping, determinism, seeding, the training loop — is in :mod:`emoclassic._torch`, a
+leaf module that this branch and ``emoclassic.models`` both import.
 
 This module imports torch at the top, so only functions that need a network import it
 (``import emoclassic`` and the audio-only path stay fast).
 """
 
 from __future__ import annotations
-
-import contextlib
-import logging
-import math
-from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -20,9 +20,6 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "LAYERS",
-    "deterministic",
-    "seeded",
-    "torch_threads",
     "torchvision_layout",
 ]
 
@@ -288,140 +285,3 @@ def _as_nchw1(s: torch.Tensor) -> torch.Tensor:
             f"spectrogram batch has shape {tuple(s.shape)}; expected (B, H, W) or (B, 1, H, W)"
         )
     return s
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` intra-op torch threads, restoring the previous count after."""
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(n)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def _set_deterministic(mode: bool, warn_only: bool = False) -> None:
-    # The public setter also flips torch._inductor's config, importing inductor and dynamo
-    # (~2 s per process) for torch.compile, which is never used here; eager kernels read only
-    # the flag set by the private call, so use it when inductor is not loaded yet.
-    import sys
-
-    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
-    if setter is None or "torch._inductor.config" in sys.modules:
-        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
-    else:
-        setter(mode, warn_only=warn_only)
-
-
-@contextlib.contextmanager
-def deterministic() -> Iterator[None]:
-    """Run the block with torch's deterministic algorithms on, restoring the setting after."""
-    was = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    _set_deterministic(True)
-    try:
-        yield
-    finally:
-        _set_deterministic(was, warn_only=warn_only)
-
-
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[torch.Generator]:
-    """Seed torch's global generator inside the block only (callers' RNG state is kept).
-
-    Yields a separate generator, seeded from ``seed`` too, for shuffling and augmentation.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        gen = torch.Generator()
-        gen.manual_seed(int(seed) + 1)
-        yield gen
-
-
-# --------------------------------------------------------------------------- training helpers
-# shared by the trainable torch classifiers (AlexNetSpectrogramClassifier, models._neural)
-
-
-def validation_split(
-    y, n_classes: int, fraction: float, seed, *, owner: str, epochs: int, noun: str = "rows"
-):
-    """Stratified (train, validation) row indices for early stopping, both sorted.
-
-    No validation part (all rows train, no early stopping, logged) when ``fraction`` is 0 or
-    the corpus is too small to hold every class on both sides.
-    """
-    import numpy as np
-
-    n = len(y)
-    if fraction == 0:
-        return np.arange(n), np.arange(0)
-    n_val = int(round(fraction * n))
-    counts = np.bincount(y, minlength=n_classes)
-    if n_val < n_classes or n - n_val < n_classes or counts.min() < 2:
-        logging.getLogger(__name__).info(
-            "%s: %d %s in %d classes are too few for a validation split of %.2f; "
-            "training %d epochs without early stopping",
-            owner, n, noun, n_classes, fraction, epochs,
-        )  # fmt: skip
-        return np.arange(n), np.arange(0)
-    from sklearn.model_selection import StratifiedShuffleSplit
-
-    sss = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
-    train, val = next(sss.split(np.zeros(n), y))
-    return np.sort(train), np.sort(val)
-
-
-def class_weight_vector(class_weight, y, classes, *, prefix: str = ""):
-    """Per-class loss weights (encoded ``y``) or None.
-
-    ``"balanced"`` is ``n / (k * count)``, with 1 for a class absent from these rows; a dict
-    maps labels to weights (1 for the rest); an unknown label is a ConfigError.
-    """
-    import numpy as np
-
-    from ..exceptions import ConfigError
-
-    if class_weight is None:
-        return None
-    k = len(classes)
-    if class_weight == "balanced":
-        counts = np.bincount(y, minlength=k).astype(float)
-        return np.where(counts > 0, len(y) / (k * np.maximum(counts, 1)), 1.0)
-    unknown = set(class_weight) - set(classes.tolist())
-    if unknown:
-        raise ConfigError(
-            f"{prefix}class_weight names labels {sorted(map(str, unknown))} not in y; use "
-            f"labels from {classes.tolist()}"
-        )
-    return np.array([float(class_weight.get(c, 1.0)) for c in classes])
-
-
-class EarlyStopping:
-    """Keeps the weights of the epoch with the lowest validation loss; counts stale epochs."""
-
-    def __init__(self, patience: int):
-        self.patience = int(patience)
-        self.best_loss = math.inf
-        self.best_epoch = 0
-        self.best_state: dict | None = None
-        self.stale = 0
-
-    def update(self, net: nn.Module, val_loss: float, epoch: int) -> bool:
-        """Record one epoch's validation loss; True when training should stop."""
-        if val_loss < self.best_loss - 1e-6:
-            self.best_loss, self.best_epoch, self.stale = val_loss, epoch, 0
-            self.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        else:
-            self.stale += 1
-        return self.stale >= self.patience
-
-    def restore(self, net: nn.Module, n_epochs: int) -> int:
-        """Load the best weights into ``net``; the best epoch (the last one without validation)."""
-        if self.best_state is None:
-            return n_epochs
-        net.load_state_dict(self.best_state)
-        return self.best_epoch

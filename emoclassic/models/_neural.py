@@ -1,10 +1,15 @@
-"""What the small torch classifiers share: parameter checks, seeded CPU training with early
-stopping on an inner validation split, class weights, batch-invariant inference, and a pickle
-that holds plain numpy arrays (portable joblib artifacts, no torch format inside).
+"""What the small torch heads share: parameter checks, the scikit-learn surface, seeded CPU
+training, batch-invariant inference, and a pickle that holds plain numpy arrays (portable
+joblib artifacts, no torch format inside).
 
-Subclasses say how a feature matrix becomes tensors (``_inputs``), which network to build
-(``_make_net``) and how that network is called (its ``forward(*inputs)``). torch is imported
-inside the methods, so importing the zoo stays cheap.
+The training loop itself (validation split, class weights, early stopping, seeding, threads)
+is :func:`emoclassic._torch.train_network`, shared with the AlexNet classifier of the audio
+branch; this class says what is particular to the heads: gradient clipping, batch-invariant
+validation scoring, and the hooks its subclasses fill in — how a feature matrix becomes
+tensors (``_inputs``), which network to build (``_make_net``), how that network is called (its
+``forward(*inputs)``) and how an epoch's batches are formed (``_epoch_batches``). torch is
+imported inside the methods (and by ``emoclassic._torch`` inside its functions), so importing
+the zoo stays cheap.
 """
 
 from __future__ import annotations
@@ -15,10 +20,18 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
-from ..exceptions import ConfigError, DataError
+from .._torch import (
+    encode_targets,
+    forward_padded,
+    proba_from_logits,
+    shuffled_batches,
+    torch_threads,
+    train_network,
+    zero_rows,
+)
+from ..exceptions import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +51,13 @@ def _nonneg(owner: str, name: str, v: Any) -> None:
 class NeuralClassifier(ClassifierMixin, BaseEstimator):
     """Base of :class:`LSTMSpectrogramClassifier` and :class:`AttentionFusionClassifier`.
 
-    Training: Adam on the cross-entropy (weighted by ``class_weight``), mini-batches shuffled
-    by a seeded generator, gradient norm clipped at 5; with ``validation_fraction > 0`` a
-    stratified part of the training data is held out, training stops after ``patience``
-    epochs without a lower validation loss and the best epoch's weights are kept. Everything
-    runs under ``torch.manual_seed(random_state)``, deterministic algorithms and
-    ``n_threads`` torch threads, with the caller's RNG state and thread count restored after.
+    Training (:func:`emoclassic._torch.train_network`): Adam on the cross-entropy (weighted
+    by ``class_weight``), mini-batches shuffled by a seeded generator, gradient norm clipped
+    at 5; with ``validation_fraction > 0`` a stratified part of the training data is held
+    out, training stops after ``patience`` epochs without a lower validation loss and the
+    best epoch's weights are kept. Everything runs under ``torch.manual_seed(random_state)``,
+    deterministic algorithms and ``n_threads`` torch threads, with the caller's RNG state and
+    thread count restored after.
     """
 
     _owner = "neural classifier"
@@ -107,104 +121,38 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
         raise NotImplementedError
 
     # -- training -------------------------------------------------------------------------
+    #: gradient norm clip, the usual guard against the exploding gradients recurrent nets
+    #: are prone to; the heads always clipped at 5 (the AlexNet classifier never did, so the
+    #: shared loop leaves clipping to the caller)
+    _clip_norm = 5.0
+
     def fit(self, X, y):
         """Train on ``X`` (see the class docs for its layout) and labels ``y``; returns self."""
         self._check_params()
         inputs = self._fit_inputs(X)
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        n = len(inputs[0])
-        if len(y) != n:
-            raise DataError(f"X has {n} rows but y has {len(y)} labels; align them")
-        self.classes_, y_enc = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise DataError(
-                f"y has 1 class ({self.classes_[0]!r}); the classifier needs at least 2 classes"
-            )
-        self._train(inputs, y_enc.astype(np.int64), self._seed())
+        self.classes_, y_enc = encode_targets(y, len(inputs[0]))
+        train_network(
+            self,
+            lambda: self._make_net(len(self.classes_)),
+            inputs,
+            y_enc,
+            seed=self._seed(),
+            prefix=f"{self._owner}: ",
+            batches=self._epoch_batches,
+            evaluate=self._val_logits,
+            clip_norm=self._clip_norm,
+            log=logger.debug,
+        )
         return self
-
-    def _train(self, inputs: tuple[np.ndarray, ...], y: np.ndarray, seed: int) -> None:
-        import torch
-        import torch.nn.functional as F
-
-        from ..audio._torchutil import (
-            EarlyStopping,
-            class_weight_vector,
-            deterministic,
-            seeded,
-            torch_threads,
-            validation_split,
-        )
-
-        train_idx, val_idx = validation_split(
-            y, len(self.classes_), self.validation_fraction, seed,
-            owner=type(self).__name__, epochs=self.epochs,
-        )  # fmt: skip
-        weights = class_weight_vector(
-            self.class_weight, y[train_idx], self.classes_, prefix=f"{self._owner}: "
-        )
-        tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in inputs]
-        y_all = torch.from_numpy(y)
-        bs = int(self.batch_size)
-        history: list[dict] = []
-        with torch_threads(self.n_threads), deterministic(), seeded(seed) as gen:
-            net = self._make_net(len(self.classes_))
-            opt = torch.optim.Adam(
-                net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay)
-            )
-            cw = None if weights is None else torch.tensor(weights, dtype=torch.float32)
-            stopper = EarlyStopping(self.patience)
-            tr = torch.from_numpy(train_idx)
-            for epoch in range(1, int(self.epochs) + 1):
-                net.train()
-                total, seen = 0.0, 0
-                for idx in self._epoch_batches(tr, gen, tensors, bs):
-                    logits = net(*[t[idx] for t in tensors])
-                    loss = F.cross_entropy(logits, y_all[idx], weight=cw)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-                    opt.step()
-                    total += float(loss.detach()) * len(idx)
-                    seen += len(idx)
-                record: dict[str, Any] = {"epoch": epoch, "train_loss": total / max(seen, 1)}
-                if len(val_idx):
-                    vi = torch.from_numpy(val_idx)
-                    val_loss, val_acc = self._val_score(net, [t[vi] for t in tensors],
-                                                        y_all[vi], cw)  # fmt: skip
-                    record.update(val_loss=val_loss, val_accuracy=val_acc)
-                stop = bool(len(val_idx)) and stopper.update(net, val_loss, epoch)
-                history.append(record)
-                logger.debug("%s epoch %s", type(self).__name__, record)
-                if stop:
-                    break
-            best_epoch = stopper.restore(net, len(history))
-        net.eval().requires_grad_(False)
-        self.history_ = history
-        self.n_epochs_ = len(history)
-        self.best_epoch_ = best_epoch
-        # numpy views of the tensors: the pickle needs no torch format and loads on any CPU
-        self.state_dict_ = {k: v.numpy() for k, v in net.state_dict().items()}
-        self._net = net
 
     def _epoch_batches(self, tr, gen, tensors, bs: int) -> list:
         """One epoch's mini-batches of training rows (shuffled by ``gen``)."""
-        import torch
+        return shuffled_batches(tr, gen, bs)
 
-        order = tr[torch.randperm(len(tr), generator=gen)]
-        return [order[i : i + bs] for i in range(0, len(order), bs)]
-
-    def _val_score(self, net, tensors, y, cw) -> tuple[float, float]:
-        import torch
-        import torch.nn.functional as F
-
-        net.eval()
-        with torch.no_grad():
-            logits = self._forward_batches(net, tensors)
-        loss = float(F.cross_entropy(logits, y, weight=cw, reduction="sum"))
-        denom = float(len(y)) if cw is None else float(cw[y].sum())
-        return loss / max(denom, 1e-12), float((logits.argmax(1) == y).float().mean())
+    def _val_logits(self, net, tensors) -> list:
+        """Validation logits in one chunk, through the batch-invariant inference path, so the
+        early-stopping loss of a row is what prediction would give it."""
+        return [self._forward_batches(net, tensors)]
 
     # -- inference ------------------------------------------------------------------------
     def _get_net(self):
@@ -223,32 +171,18 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
             self._net = net
         return net
 
-    def _pad_row(self, tensors, n_pad: int):
-        """Rows appended to fill the last inference batch (subclasses with lengths override)."""
-        return [t.new_zeros((n_pad, *t.shape[1:])) for t in tensors]
+    #: ``(tensors, n_pad) -> rows`` appended to fill the last inference batch: zeros here;
+    #: subclasses whose inputs carry lengths override it with valid dummy rows
+    _pad_row = staticmethod(zero_rows)
 
     def _forward_batches(self, net, tensors, head: str = "logits"):
-        """``net`` over all rows in batches of exactly ``_predict_batch`` (last one padded)."""
-        import torch
-
-        bs = self._predict_batch
-        out = []
-        n = len(tensors[0])
-        with torch.inference_mode():
-            for i in range(0, n, bs):
-                part = [t[i : i + bs] for t in tensors]
-                m = len(part[0])
-                if m < bs:
-                    pad = self._pad_row(part, bs - m)
-                    part = [torch.cat([a, b]) for a, b in zip(part, pad, strict=True)]
-                res = net(*part) if head == "logits" else getattr(net, head)(*part)
-                out.append(res[:m])
-        return torch.cat(out)
+        """``net`` (or its method ``head``) over all rows in batches of exactly
+        ``_predict_batch``, the last one padded with ``_pad_row`` rows."""
+        fn = net if head == "logits" else getattr(net, head)
+        return forward_padded(fn, tensors, self._predict_batch, self._pad_row)
 
     def _run(self, X, head: str = "logits") -> np.ndarray:
         import torch
-
-        from ..audio._torchutil import torch_threads
 
         check_is_fitted(self, "state_dict_")
         inputs = self._inputs(X)
@@ -258,10 +192,7 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
-        logits = self._run(X).astype(np.float64)
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+        return proba_from_logits(self._run(X))
 
     def predict_log_proba(self, X) -> np.ndarray:
         return np.log(self.predict_proba(X))

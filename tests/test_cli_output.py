@@ -211,3 +211,19 @@ def test_errors_name_the_folder_a_relative_path_resolved_against(tmp_path, monke
     assert "recommended-audio" in res.err
     res = run("cv", "--corpus", "emodb:nodir", "--pipeline", "demo")
     assert res.code == 2 and f"working folder {tmp_path}" in res.err
+
+
+def test_features_set_opensmile(env, tmp_path):
+    pytest.importorskip("opensmile")
+    out = tmp_path / "gemaps.csv"
+    res = run("features", "--manifest", env.manifest, "--set", "opensmile", "--out", out,
+              "--cache", env.cache, "--format", "json", "-q")
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    assert doc["n_items"] == 36 and doc["n_features"] == 88  # eGeMAPSv02 functionals
+    res = run("features", "--manifest", env.manifest, "--set", "opensmile", "--preset", "nope",
+              "--out", out, "--cache", "none", "-q")
+    assert res.code == 2 and "eGeMAPSv02" in res.err and len(res.err.strip().splitlines()) == 1
+    res = run("features", "--manifest", env.manifest, "--set", "text", "--preset", "compact",
+              "--out", out)
+    assert res.code == 2 and "--preset applies to --set pooled or opensmile" in res.err

@@ -191,7 +191,7 @@ def test_spec_errors_are_one_clear_line(tmp_path, old, new, pattern):
 def test_invalid_toml_and_missing_files(tmp_path):
     with pytest.raises(ConfigError, match=r"bad\.toml: invalid TOML"):
         load_spec(write(tmp_path, "name = \n", "bad.toml"))
-    with pytest.raises(ConfigError, match="spec file not found"):
+    with pytest.raises(ConfigError, match="no such spec file"):
         load_spec(tmp_path / "nope.toml")
     with pytest.raises(ConfigError, match=r"missing \[classifier\]"):
         load_spec(write(tmp_path, 'name = "x"\n[features.a]\ntype = "extra"\ncolumns=["a"]\n'))

@@ -299,6 +299,7 @@ def extract(
     """
     from ..parallel import parallel_backend
 
+    extractor._check_params()  # a bad option is one error now, not one failure per item
     items = extractor._items(X)
     stats: dict = {}
     token = _STATS.set(stats)

@@ -110,8 +110,11 @@ def test_sentence_transformers_folder_layout_is_resolved(tiny, tmp_path):
         '[{"idx": 0, "name": "0", "path": "0_Transformer", '
         '"type": "sentence_transformers.models.Transformer"}]'
     )
-    a = SentenceEmbedder(root).transform(["hello world"])
-    b = SentenceEmbedder(tiny).transform(["hello world"])
+    # a Transformer-only folder defines no sentence vector: the pooling must be chosen
+    with pytest.raises(ConfigError, match="no Pooling module"):
+        SentenceEmbedder(root).fit(["hello world"])
+    a = SentenceEmbedder(root, pooling="mean", normalize=True).transform(["hello world"])
+    b = SentenceEmbedder(tiny).transform(["hello world"])  # plain folder: mean + L2
     np.testing.assert_allclose(a, b, atol=1e-6)
 
 

@@ -1,9 +1,10 @@
 """Text features: frozen transformer sentence vectors, dialogue context, TF-IDF baseline.
 
 ``SentenceEmbedder`` (stateless, cached) reads a chosen hidden layer of a local BERT-family
-model; ``build_context_texts`` shows what each utterance is read with; ``TfidfText`` is the
-classic n-gram baseline (it learns a vocabulary in ``fit``). Torch and transformers load only
-when vectors are computed.
+model through the model's own sentence-transformers modules (Pooling, Dense, Normalize);
+``build_context_texts`` shows what each utterance is read with; ``TfidfText`` is the classic
+n-gram baseline (it learns a vocabulary in ``fit``). Torch, transformers and
+sentence-transformers load only when vectors are computed.
 """
 
 from ._context import ContextWindow, build_context_texts, context_windows

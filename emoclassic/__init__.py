@@ -24,6 +24,9 @@ _LAZY = {
     "ModelError": "exceptions",
     "BatchError": "exceptions",
     "FeatureStore": "features",
+    "config_context": "_config",
+    "get_config": "_config",
+    "set_config": "_config",
     "extract": "features",
 }
 

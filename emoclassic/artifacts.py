@@ -19,14 +19,15 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import os
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import _walk
 from ._atomic import _mkstemp_beside, atomic_path, atomic_write_json
+from ._json import jsonable as _jsonable
 from ._paths import shown_path
 from ._versions import major_minor, versions
 from .exceptions import ModelError
@@ -44,7 +45,6 @@ __all__ = [
     "find_extractors",
     "find_speaker_normalizers",
     "iter_estimators",
-    "override_extractors",
 ]
 
 #: Version of the manifest layout; bump on incompatible changes.
@@ -79,31 +79,6 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _jsonable(value: Any) -> Any:
-    """Turn numpy scalars, paths, sets and odd objects into plain JSON values."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
-        return [_jsonable(v) for v in items]
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
-        value = value.item()  # numpy scalar
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if hasattr(value, "tolist"):
-        return _jsonable(value.tolist())
-    if hasattr(value, "to_dict") and callable(value.to_dict):
-        try:
-            return _jsonable(value.to_dict())
-        except Exception:  # noqa: BLE001 - fall back to repr
-            pass
-    return repr(value)
-
-
 def check_writable(path: str | os.PathLike) -> Path:
     """Create ``path``'s folder and make sure a file can be written there, before long work.
 
@@ -117,69 +92,37 @@ def check_writable(path: str | os.PathLike) -> Path:
 
 
 # --------------------------------------------------------------------------- walking
-def _estimators_in(values: list[Any]) -> Iterator[Any]:
-    for value in values:
-        if isinstance(value, dict):
-            value = list(value.values())
-        if isinstance(value, (list, tuple)):
-            for item in value:
-                # (name, estimator[, columns]) tuples of Pipeline / ColumnTransformer / voting
-                if isinstance(item, tuple):
-                    yield from (x for x in item if hasattr(x, "get_params"))
-                elif hasattr(item, "get_params"):
-                    yield item
-        elif hasattr(value, "get_params"):
-            yield value
-
-
-def _children(obj: Any) -> Iterator[Any]:
-    """Estimators held by ``obj``: its fitted ones when it has any, else its parameters.
-
-    Meta-estimators keep unfitted templates in their parameters (``transformers``,
-    ``estimators``) and fitted clones in attributes (``transformers_``, ``estimators_``);
-    the fitted ones are what predicts.
-    """
-    try:
-        attrs = vars(obj)
-    except TypeError:
-        attrs = {}
-    fitted = list(
-        _estimators_in([v for k, v in attrs.items() if k.endswith("_") and not k.startswith("_")])
-    )
-    if fitted:
-        yield from fitted
-        return
-    try:
-        params = obj.get_params(deep=False)
-    except Exception:  # noqa: BLE001 - not an estimator
-        params = {}
-    yield from _estimators_in(list(params.values()))
-
-
-def iter_estimators(estimator: Any) -> Iterator[Any]:
-    """Every estimator inside a (fitted) model, breadth first, each object once."""
-    seen: set[int] = set()
-    queue = [estimator]
-    while queue:
-        obj = queue.pop(0)
-        if id(obj) in seen or isinstance(obj, type):
-            continue
-        seen.add(id(obj))
-        yield obj
-        queue.extend(_children(obj))
+iter_estimators = _walk.iter_estimators  # the one walk (templates and fitted clones)
 
 
 def find_extractors(estimator: Any) -> list[Any]:
-    """Every emoclassic feature extractor inside a (fitted) pipeline, in walk order, once each."""
+    """Every emoclassic feature extractor inside a (fitted) pipeline, in walk order, once each.
+
+    A meta-estimator's template and its fitted clone are one extractor (same parameters).
+    """
     from .features import BaseExtractor
 
-    return [
+    return _distinct(
         obj
         for obj in iter_estimators(estimator)
         if isinstance(obj, BaseExtractor)
         or hasattr(obj, "weights_info")
         or hasattr(obj, "model_identity")
-    ]
+    )
+
+
+def _distinct(objs: Iterator[Any]) -> list[Any]:
+    """One estimator per class and parameter set (the walk meets templates and clones)."""
+    out, seen = [], set()
+    for obj in objs:
+        try:
+            key = (type(obj), repr(sorted(obj.get_params(deep=False).items())))
+        except Exception:  # noqa: BLE001 - unusual estimator: keep it
+            key = (type(obj), id(obj))
+        if key not in seen:
+            seen.add(key)
+            out.append(obj)
+    return out
 
 
 def _feature_blocks(estimator: Any) -> list[Any]:
@@ -187,21 +130,19 @@ def _feature_blocks(estimator: Any) -> list[Any]:
     from .features import BaseExtractor
 
     prefixes = ("emoclassic.audio", "emoclassic.text")
-    return [
+    return _distinct(
         obj
         for obj in iter_estimators(estimator)
         if isinstance(obj, BaseExtractor)
         or (type(obj).__module__.startswith(prefixes) and hasattr(obj, "transform"))
-    ]
+    )
 
 
 def find_speaker_normalizers(estimator: Any) -> list[Any]:
     """Per-speaker normalisation steps (they need several utterances per new speaker)."""
-    return [
-        obj
-        for obj in iter_estimators(estimator)
-        if hasattr(obj, "speaker_stats_") or type(obj).__name__ == "SpeakerNormalizer"
-    ]
+    from .fusion import SpeakerNormalizer
+
+    return [obj for obj in iter_estimators(estimator) if isinstance(obj, SpeakerNormalizer)]
 
 
 def _extractor_config(extractor: Any) -> dict:
@@ -223,52 +164,29 @@ def _extractor_config(extractor: Any) -> dict:
     return _jsonable(config)
 
 
-def _walk_all(obj: Any, seen: set[int] | None = None) -> Iterator[Any]:
-    """Every estimator reachable through attributes: templates and fitted clones alike."""
-    seen = set() if seen is None else seen
-    if id(obj) in seen or isinstance(obj, (str, bytes, type)):
-        return
-    seen.add(id(obj))
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        children = list(obj)
-    elif isinstance(obj, dict):
-        children = list(obj.values())
-    elif hasattr(obj, "get_params"):
-        yield obj
-        try:
-            children = list(vars(obj).values())
-        except TypeError:
-            return
-    else:
-        return
-    for child in children:
-        yield from _walk_all(child, seen)
-
-
 @contextlib.contextmanager
-def override_extractors(estimator: Any, **params: Any) -> Iterator[list[Any]]:
-    """Temporarily set runtime parameters (``cache``, ``n_jobs``, ``progress``...) on every
-    feature extractor inside a model, fitted clones included, and restore them afterwards.
+def _without_runtime(estimator: Any) -> Iterator[None]:
+    """The model as it is saved: no extractor carries a cache folder, worker count or progress.
 
-    ``set_params`` on a fitted pipeline would reach only the unfitted templates of a
-    ColumnTransformer, not the clones that predict; this sets the attributes directly.
-    Extractors lacking a parameter are left alone for it.
+    Those say how the training machine computed, not what was learned; at prediction they come
+    from :func:`emoclassic.config_context`. They are put back after the dump.
     """
     from .features import BaseExtractor
 
     changed: list[tuple[Any, str, Any]] = []
-    found = [o for o in _walk_all(estimator) if isinstance(o, BaseExtractor)]
     try:
-        for ex in found:
-            names = set(ex.get_params(deep=False))
-            for key, value in params.items():
-                if key in names:
-                    changed.append((ex, key, getattr(ex, key)))
-                    setattr(ex, key, value)
-        yield found
+        for ex in iter_estimators(estimator):
+            if not isinstance(ex, BaseExtractor):
+                continue
+            names = ex.get_params(deep=False)
+            for name in ("cache", "n_jobs", "progress"):
+                if name in names and getattr(ex, name, None) is not None:
+                    changed.append((ex, name, getattr(ex, name)))
+                    setattr(ex, name, None)
+        yield
     finally:
-        for ex, key, old in reversed(changed):
-            setattr(ex, key, old)
+        for ex, name, old in reversed(changed):
+            setattr(ex, name, old)
 
 
 def _unique(configs: list[dict]) -> list[dict]:
@@ -363,8 +281,7 @@ def save_model(
     json_file = manifest_path(model_file)
 
     extractors = _feature_blocks(estimator)
-    # A training machine's cache folder (or in-memory store) is not part of the model.
-    with override_extractors(estimator, cache=None), atomic_path(model_file) as tmp:
+    with _without_runtime(estimator), atomic_path(model_file) as tmp:
         joblib.dump(estimator, tmp)
     digest = file_sha256(model_file)
 

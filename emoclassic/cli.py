@@ -420,7 +420,9 @@ def _data(
 
 
 def _failure_parts(f: Any) -> tuple[str, str, str | None]:
-    """``(id, message, path)`` of a failure given as a dict or an ``(id, message)`` pair."""
+    """``(id, message, path)`` of a Failure record (or its dict form)."""
+    if hasattr(f, "to_dict"):
+        f = f.to_dict()
     if isinstance(f, dict):
         msg = f.get("error") or f.get("message") or ""
         if f.get("block"):
@@ -1060,7 +1062,7 @@ def score(
     _setup(quiet, debug)
     bars = _output(fmt, progress)
     from ._atomic import atomic_write_json
-    from .artifacts import _jsonable, check_writable, load_model, override_extractors
+    from .artifacts import _jsonable, check_writable, load_model
     from .evaluation import score_model
 
     if out is not None:
@@ -1069,8 +1071,8 @@ def score(
     data = _data(manifest, corpus, label_column=label_column, text_column=text_column,
                  path_column=path_column, speaker_column=speaker_column)
     _say(f"scoring {model} on {len(data)} utterances ...")
-    with override_extractors(estimator, cache=_cache(cache), n_jobs=jobs, progress=bars):
-        report = score_model(estimator, data, split=split)
+    report = score_model(estimator, data, split=split, cache=_cache(cache), n_jobs=jobs,
+                         progress=bars)
     if out is not None:
         atomic_write_json(out, _jsonable(report))
     rdata = report.get("data") or {}

@@ -142,7 +142,7 @@ def run_demo(
     if result.failures:
         raise ConfigError(
             f"demo: predicting {example['path']} with the saved model failed: "
-            f"{result.failures[0]['error']}"
+            f"{result.failures[0].message}"
         )
 
     elapsed = time.perf_counter() - t0

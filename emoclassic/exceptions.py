@@ -38,9 +38,9 @@ class ModelError(EmoclassicError):
 class BatchError(DataError):
     """Some items of a batch failed; the others were computed (and cached).
 
-    ``failures`` is a list of ``(item_id, message)`` pairs.
+    ``failures`` is a list of :class:`emoclassic.features.Failure` records.
     """
 
-    def __init__(self, message: str, failures: list[tuple[str, str]] | None = None):
+    def __init__(self, message: str, failures: list | None = None):
         super().__init__(message)
         self.failures = list(failures or [])

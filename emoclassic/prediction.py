@@ -9,7 +9,6 @@ others are still predicted, so one broken file never sinks a batch of ten thousa
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -20,8 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._config import config_context
 from ._paths import shown_path
-from .exceptions import BatchError, DataError, EmoclassicError
+from .exceptions import DataError, EmoclassicError
+from .features import Failure, precompute, use_tables
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class PredictionResult:
 
     labels: list[str]
     predictions: list[dict] = field(default_factory=list)
-    failures: list[dict] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
 
     def to_dict(self, model: dict | None = None) -> dict:
         return {
@@ -59,7 +60,8 @@ class PredictionResult:
             "model": model or {},
             "labels": list(self.labels),
             "predictions": self.predictions,
-            "failures": self.failures,
+            # the Failure record, plus "error" (= message): the key of schema version 1
+            "failures": [{**f.to_dict(), "error": f.message} for f in self.failures],
         }
 
 
@@ -216,7 +218,7 @@ def _needs(info: dict | None) -> tuple[set[str], bool]:
 def _check_inputs(frame: pd.DataFrame, info: dict | None) -> tuple[pd.DataFrame, list[dict]]:
     """Drop rows that lack what the model needs (reported as failures) before extracting."""
     modalities, _ = _needs(info)
-    failures: list[dict] = []
+    failures: list[Failure] = []
     keep = np.ones(len(frame), dtype=bool)
     no_text = frame["text"].map(_missing).to_numpy()
     no_audio = frame["path"].map(_missing).to_numpy()
@@ -272,12 +274,9 @@ def _check_speakers(frame: pd.DataFrame, estimator: Any, info: dict | None) -> N
         )
 
 
-def _failure(item_id: Any, path: Any, error: str) -> dict:
-    return {
-        "id": str(item_id),
-        "path": None if _missing(path) else str(path),
-        "error": str(error),
-    }
+def _failure(item_id: Any, path: Any, error: str, block: str | None = None) -> Failure:
+    return Failure(id=str(item_id), path=None if _missing(path) else str(path), block=block,
+                   message=str(error))
 
 
 # --------------------------------------------------------------------------- predicting
@@ -322,89 +321,6 @@ def _proba(estimator: Any, X: pd.DataFrame, classes: list) -> np.ndarray:
     return out
 
 
-def _match_failures(frame: pd.DataFrame, failures: list[tuple[str, str]]) -> dict[int, str]:
-    """Map item ids reported by an extractor back to row positions (by id or path)."""
-    by_key: dict[str, list[int]] = {}
-    for k, row in enumerate(frame.itertuples(index=False)):
-        keys = {str(row.id)}
-        if not _missing(row.path):
-            keys |= {str(row.path), os.path.basename(str(row.path))}
-        for key in keys:
-            by_key.setdefault(key, []).append(k)
-    out: dict[int, str] = {}
-    for item_id, msg in failures:
-        item = str(item_id)
-        hits = by_key.get(item)
-        if hits is None:  # ids like "path@start-end" or "path#3": match on a known prefix
-            hits = [k for key, ks in by_key.items() if key and item.startswith(key) for k in ks]
-        for k in hits or []:
-            out.setdefault(k, msg)
-    return out
-
-
-def _probe_audio(frame: pd.DataFrame) -> dict[int, str]:
-    """Decode each row's audio to find the bad ones (used when an error names no item)."""
-    from .audio import load_audio
-
-    bad: dict[int, str] = {}
-    for k, row in enumerate(frame.itertuples(index=False)):
-        if _missing(row.path):
-            continue
-        start = None if _missing(row.start) else float(row.start)
-        end = None if _missing(row.end) else float(row.end)
-        try:
-            load_audio(row.path, start=start, end=end)
-        except EmoclassicError as exc:
-            bad[k] = str(exc)
-        except Exception as exc:  # noqa: BLE001 - report any decoding failure per item
-            bad[k] = f"{type(exc).__name__}: {exc}"
-    return bad
-
-
-def _predict_isolating(
-    estimator: Any, frame: pd.DataFrame, classes: list, *, speaker_norm: bool
-) -> tuple[np.ndarray, dict[int, str]]:
-    """Probabilities for every row that works, and ``{row: error}`` for the others.
-
-    The whole batch is tried first (fast; keeps speaker groups together). When it fails, the
-    failed items are found from the error (or by decoding each file) and the rest is retried;
-    as a last resort (not for speaker-normalised models) rows are predicted one by one.
-    """
-    proba = np.full((len(frame), len(classes)), np.nan)
-    errors: dict[int, str] = {}
-    alive = list(range(len(frame)))
-    last: Exception | None = None
-    for _attempt in range(4):
-        if not alive:
-            return proba, errors
-        sub = frame.iloc[alive].reset_index(drop=True)
-        try:
-            proba[alive] = _proba(estimator, sub, classes)
-            return proba, errors
-        except BatchError as exc:
-            last = exc
-            found = _match_failures(sub, exc.failures) or _probe_audio(sub)
-        except EmoclassicError as exc:
-            last = exc
-            if len(sub) == 1:
-                errors[alive[0]] = str(exc)
-                return proba, errors
-            found = _probe_audio(sub)
-        if not found:
-            break
-        errors.update({alive[k]: msg for k, msg in found.items()})
-        alive = [i for k, i in enumerate(alive) if k not in found]
-    if speaker_norm:
-        errors.update({i: str(last) for i in alive})
-        return proba, errors
-    for i in alive:  # last resort: one row at a time, each failure its own
-        try:
-            proba[i] = _proba(estimator, frame.iloc[[i]].reset_index(drop=True), classes)[0]
-        except EmoclassicError as exc:
-            errors[i] = str(exc)
-    return proba, errors
-
-
 def _attention_rows(estimator: Any, X: pd.DataFrame, errors: dict) -> pd.DataFrame | None:
     """Per-row attention weights of an attention-fusion model (NaN on failed rows), else None."""
     from .fusion import attention_weights
@@ -446,14 +362,13 @@ def predict_manifest(
     whole-file result is the mean of the window probabilities. Files longer than
     ``auto_window`` seconds are windowed (10 s) even without ``window``. ``info`` is the model
     manifest from :func:`emoclassic.artifacts.load_model` (modalities, speaker normalisation).
-    ``cache`` is a feature-cache folder (default: a temporary one for this call, so retries
-    after a bad item recompute nothing); ``n_jobs``/``progress`` go to the extractors.
+    Features come from the shared precompute step (:func:`emoclassic.features.precompute`):
+    every block once per row, then the model runs on the good rows only. ``cache``,
+    ``n_jobs`` and ``progress`` left at None take the values of
+    :func:`emoclassic.config_context`.
     Raises :class:`DataError` when the input cannot suit the model at all (text missing for a
     text model, one utterance per speaker for a speaker-normalised model).
     """
-    import tempfile
-
-    from .artifacts import find_speaker_normalizers, override_extractors
 
     if window is not None and not (window > 0 and math.isfinite(window)):
         raise DataError(f"window={window!r}: give a positive number of seconds (e.g. --window 5)")
@@ -464,21 +379,25 @@ def predict_manifest(
     frame, failures = _check_inputs(_complete(manifest), info)
     if len(frame):
         _check_speakers(frame, estimator, info)
-    speaker_norm = _needs(info)[1] or bool(find_speaker_normalizers(estimator))
     result = PredictionResult(labels=labels, failures=failures)
     if not len(frame):
         return result
     expanded = _expand_windows(frame, window=window, auto_window=auto_window)
     X = expanded.drop(columns=["_source", "_window"])
-    runtime: dict[str, Any] = {"progress": progress}
-    if n_jobs is not None:
-        runtime["n_jobs"] = n_jobs
-    with contextlib.ExitStack() as stack:
-        if cache is None:
-            cache = stack.enter_context(tempfile.TemporaryDirectory(prefix="emoclassic-predict-"))
-        stack.enter_context(override_extractors(estimator, cache=cache, **runtime))
-        proba, errors = _predict_isolating(estimator, X, classes, speaker_norm=speaker_norm)
-        attention = _attention_rows(estimator, X, errors)
+    runtime = {k: v for k, v in (("cache", cache), ("n_jobs", n_jobs), ("progress", progress))
+               if v is not None}
+    with config_context(**runtime):
+        pre = precompute(estimator, X)  # every block once; failures per row and block
+    failed = {f.id: f for f in pre.failures}
+    errors = {i: failed[str(item)] for i, item in enumerate(X["id"]) if str(item) in failed}
+    good_rows = [i for i in range(len(X)) if i not in errors]
+    proba = np.full((len(X), len(classes)), np.nan)
+    attention = None
+    if good_rows:
+        sub = X.iloc[good_rows].reset_index(drop=True)
+        with use_tables(pre.tables):  # the model reads the precomputed rows
+            proba[good_rows] = _proba(estimator, sub, classes)
+            attention = _attention_rows(estimator, X, errors)
 
     for k, row in enumerate(frame.to_dict("records")):
         idx = np.flatnonzero(expanded["_source"].to_numpy() == k)
@@ -486,14 +405,16 @@ def predict_manifest(
         good = [i for i in idx if i not in errors]
         path = None if _missing(row.get("path")) else str(row["path"])
         if not good:
-            result.failures.append(_failure(row["id"], path, errors[idx[0]]))
+            first = errors[idx[0]]
+            result.failures.append(_failure(row["id"], path, first.message, first.block))
             continue
         windows = []
         if windowed:
             for i in idx:
                 w = expanded.iloc[i]
                 if i in errors:
-                    result.failures.append(_failure(w["id"], path, errors[i]))
+                    result.failures.append(
+                        _failure(w["id"], path, errors[i].message, errors[i].block))
                     continue
                 lab, probs = _entry(labels, proba[i])
                 windows.append(
@@ -509,5 +430,5 @@ def predict_manifest(
             }
         result.predictions.append(entry)
     order = {str(i): k for k, i in enumerate(frame["id"])}
-    result.failures.sort(key=lambda f: order.get(f["id"].split("#w")[0], -1))
+    result.failures.sort(key=lambda f: order.get(f.id.split("#w")[0], -1))
     return result

@@ -120,15 +120,19 @@ def test_training_cache_is_not_saved_but_restored(saved, tmp_path):
     assert pipe.get_params()["features__fake__cache"] == str(tmp_path / "c")
 
 
-def test_override_extractors_reaches_fitted_clones_and_restores(fitted):
+def test_runtime_settings_come_from_the_context_not_the_model(fitted):
+    from emoclassic import config_context
+
     pipe, _ = fitted
     clone = pipe.named_steps["features"].transformers_[0][1]
     before = clone.cache
-    with artifacts.override_extractors(pipe, cache="elsewhere", progress=True) as found:
-        assert clone.cache == "elsewhere"
-        assert len(found) == 2  # the template and its fitted clone
-        assert not hasattr(clone, "progress")  # a parameter it lacks is left alone
-    assert clone.cache == before
+    clone.cache = None
+    try:
+        with config_context(cache="elsewhere"):
+            assert clone._runtime("cache") == "elsewhere"  # the fitted clone sees it
+        assert clone._runtime("cache") is None and clone.cache is None  # nothing rewritten
+    finally:
+        clone.cache = before
 
 
 def test_load_accepts_the_manifest_path(saved):

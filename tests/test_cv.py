@@ -297,11 +297,12 @@ def test_fit_final_with_and_without_params(df):
     raw = fit_final(spec, df, params={"clf__C": 0.5})
     assert raw.named_steps["clf"].C == 0.5
     # the fitted model holds no in-memory feature table, only the real cache setting
-    from emoclassic.evaluation._cv import _MemoryStore, _TableLookup, _walk_estimators
+    from emoclassic._walk import iter_estimators
+    from emoclassic.features import FeatureTables, TableLookup
 
-    for est in _walk_estimators(tuned):
-        assert not isinstance(est, _TableLookup)
-        assert not isinstance(getattr(est, "cache", None), _MemoryStore)
+    for est in iter_estimators(tuned):
+        assert not isinstance(est, TableLookup)
+        assert not isinstance(getattr(est, "cache", None), FeatureTables)
 
 
 def test_fit_final_with_split_scheme_never_trains_on_test(df):

@@ -105,7 +105,7 @@ def test_batch_keeps_going_and_caches_the_good_items(tmp_path):
     X = ["1", "bad_a", "2", "bad_b", "3"]
     with pytest.raises(BatchError) as info:
         ext.transform(X)
-    assert [i for i, _ in info.value.failures] == ["bad_a", "bad_b"]
+    assert [f.id for f in info.value.failures] == ["bad_a", "bad_b"]
     SquareExtractor.calls = []
     res = extract(ext, X)
     assert res.ids == ["1", "2", "3"]

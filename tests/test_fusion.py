@@ -308,7 +308,7 @@ def test_extra_block_reports_missing_rows_per_item(tmp_path):
     df = toy_frame(n_speakers=2, per_class=2)
     pd.DataFrame({"id": df["id"][2:], "v": 1.0}).to_csv(tmp_path / "f.csv", index=False)
     res = extract(ExtraFeatures(file=str(tmp_path / "f.csv")), df)
-    assert [i for i, _ in res.failures] == df["id"][:2].tolist()
+    assert [f.id for f in res.failures] == df["id"][:2].tolist()
     assert res.features.shape == (len(df) - 2, 1)
     with pytest.raises(BatchError, match="2 row"):
         ExtraFeatures(file=str(tmp_path / "f.csv")).transform(df)

@@ -201,9 +201,9 @@ def test_a_bad_file_is_listed_and_the_others_are_computed(opensmile, clips, tmp_
     est = OpenSmileFeatures(cache=tmp_path / "c")
     res = extract(est, frame)
     assert res.ids == ["a", "b"] and res.features.shape == (2, 88)
-    assert [i for i, _ in res.failures] == ["bad", "gone", "late"]
-    assert "bad.wav" in res.failures[0][1] and "not found" in res.failures[1][1]
-    assert "file lasts" in res.failures[2][1]
+    assert [f.id for f in res.failures] == ["bad", "gone", "late"]
+    assert "bad.wav" in res.failures[0].message and "not found" in res.failures[1].message
+    assert "file lasts" in res.failures[2].message
     with pytest.raises(BatchError) as info:
         est.transform(frame)
     assert len(info.value.failures) == 3

@@ -111,9 +111,9 @@ def test_cv_feature_tables_travel_to_dask_workers_once(cluster):
 
     from joblib import Parallel, delayed
 
-    from emoclassic.evaluation._cv import _MemoryStore
+    from emoclassic.features import FeatureTables
 
-    store = _MemoryStore(None)
+    store = FeatureTables()
     store.blocks["b"] = ({"a": 0}, np.arange(200_000, dtype=np.float32).reshape(-1, 100))
     full = len(pickle.dumps(store))
     assert full > 800_000

@@ -178,8 +178,8 @@ def test_a_bad_file_in_a_batch_keeps_the_others(clips, tmp_path):
     est = PooledFeatures("compact", cache=tmp_path / "c")
     res = extract(est, frame)
     assert res.ids == ["a", "b"] and res.features.shape == (2, len(res.feature_names))
-    assert [i for i, _ in res.failures] == ["bad", "gone"]
-    assert "bad.wav" in res.failures[0][1] and "not found" in res.failures[1][1]
+    assert [f.id for f in res.failures] == ["bad", "gone"]
+    assert "bad.wav" in res.failures[0].message and "not found" in res.failures[1].message
     with pytest.raises(BatchError) as info:
         est.transform(frame)
     assert len(info.value.failures) == 2

@@ -175,18 +175,21 @@ def test_recommended_fusion_runs_on_a_corpus_without_transcripts(demo, cache):
 
 
 def test_context_block_gets_its_own_features_during_cv(demo, cache):
-    from emoclassic.evaluation._cv import _TableLookup, warm_cache
+    from emoclassic import config_context
+    from emoclassic.features import TableLookup, precompute
     from emoclassic.fusion import build_pipeline
 
     spec = load_spec(PIPES / "recommended-text.toml")
     df = _text_manifest(demo, True)
-    store, failed, _ = warm_cache(spec, df, cache=cache)
-    assert not failed
-    pipe = build_pipeline(spec, cache=store)
+    with config_context(cache=cache):
+        pre = precompute(spec, df)
+    assert not pre.failures
+    pipe = build_pipeline(spec)
     ct = pipe.steps[0][1]
     blocks = {name: p.named_steps["extract"] for name, p, _ in ct.transformers}
-    plain = _TableLookup(blocks["minilm"], store).transform(df)
-    past = _TableLookup(blocks["minilm_past"], store).transform(df)
-    direct = blocks["minilm_past"].transform(df)
+    plain = TableLookup(blocks["minilm"], pre.tables).transform(df)
+    past = TableLookup(blocks["minilm_past"], pre.tables).transform(df)
+    with config_context(cache=cache):
+        direct = blocks["minilm_past"].transform(df)
     assert not np.allclose(plain, past)
     np.testing.assert_allclose(past, direct, atol=1e-6)

@@ -369,9 +369,9 @@ class AlexNetEmbedder(AudioExtractor):
         batch_size: int = 32,
         n_threads: int | None = None,
         cache=None,
-        n_jobs: int = 1,
+        n_jobs: int | None = None,
         on_error: str = "raise",
-        progress: bool = False,
+        progress: bool | None = None,
     ):
         self.layer = layer
         self.input_size = input_size
@@ -500,9 +500,9 @@ class _SpectrogramImages(AudioExtractor):
         fmax=None,
         trim=False,
         cache=None,
-        n_jobs=1,
+        n_jobs=None,
         on_error="raise",
-        progress=False,
+        progress=None,
     ):
         self.input_size = input_size
         self.sr = sr
@@ -602,7 +602,7 @@ class AlexNetSpectrogramClassifier(TransformerMixin, ClassifierMixin, BaseEstima
         fmax: float | None = None,
         trim: bool = False,
         cache=None,
-        n_jobs: int = 1,
+        n_jobs: int | None = None,
     ):
         self.input_size = input_size
         self.epochs = epochs

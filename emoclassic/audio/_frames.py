@@ -71,9 +71,9 @@ class LogMelFrames(AudioExtractor):
         trim: bool = False,
         normalize: str | None = None,
         cache=None,
-        n_jobs: int = 1,
+        n_jobs: int | None = None,
         on_error: str = "raise",
-        progress: bool = False,
+        progress: bool | None = None,
     ):
         self.sr = sr
         self.n_fft = n_fft

@@ -159,9 +159,9 @@ class OpenSmileFeatures(AudioExtractor):
         trim: bool = False,
         normalize: str | None = None,
         cache=None,
-        n_jobs: int = 1,
+        n_jobs: int | None = None,
         on_error: str = "raise",
-        progress: bool = False,
+        progress: bool | None = None,
     ):
         self.feature_set = feature_set
         self.feature_level = feature_level

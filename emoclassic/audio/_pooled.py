@@ -837,9 +837,9 @@ class PooledFeatures(AudioExtractor):
         max_duration: float = 600.0,
         window: float = 30.0,
         cache=None,
-        n_jobs: int = 1,
+        n_jobs: int | None = None,
         on_error: str = "raise",
-        progress: bool = False,
+        progress: bool | None = None,
     ):
         self.preset = preset
         self.sr = sr

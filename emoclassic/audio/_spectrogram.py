@@ -605,9 +605,9 @@ class Audio2Spectrogram(AudioExtractor):
         trim: bool = False,
         normalize: str | None = None,
         cache=None,
-        n_jobs: int = 1,
+        n_jobs: int | None = None,
         on_error: str = "raise",
-        progress: bool = False,
+        progress: bool | None = None,
     ):
         self.sr = sr
         self.n_fft = n_fft
@@ -755,8 +755,11 @@ def save_spectrogram_pngs(
             failures.append((it.id, str(exc)))
             rows.append((it.id, None))
     if failures and on_error == "raise":
+        from ..features import Failure
+
+        records = [Failure(id=str(i), message=m) for i, m in failures]
         if len(failures) == 1:
-            raise BatchError(failures[0][1], failures)
+            raise BatchError(failures[0][1], records)
         raise BatchError(f"{len(failures)} spectrogram PNG(s) failed, first: {failures[0][1]}",
-                         failures)
+                         records)
     return pd.DataFrame(rows, columns=["id", "png"]).set_index("id")

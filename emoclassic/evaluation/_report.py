@@ -14,10 +14,12 @@ import html
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from .._atomic import atomic_write_bytes
+from .._json import jsonable
 from ._metrics import METRIC_KEYS
 from ._plots import fold_summary
 
@@ -380,18 +382,7 @@ def render_html(
     return "\n".join(parts)
 
 
-def _finite(value: Any) -> Any:
-    """NaN and infinities become null (JSON has neither)."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return None
-    return value
-
-
-def write_reports(report: dict[str, Any], out_dir: str | os.PathLike) -> dict[str, Path]:
+def write_reports(report: Mapping[str, Any], out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write ``cv_report.json``, ``cv_report.md``, ``cv_report.html``, ``confusion.png`` and
     (when the report has folds) ``folds.png``.
 
@@ -401,6 +392,7 @@ def write_reports(report: dict[str, Any], out_dir: str | os.PathLike) -> dict[st
     """
     from ._plots import plot_confusion, plot_folds
 
+    report = jsonable(dict(report))  # a CVReport or a dict; NaN and infinities become null
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     conf = report.get("confusion", {})
@@ -420,7 +412,7 @@ def write_reports(report: dict[str, Any], out_dir: str | os.PathLike) -> dict[st
     atomic_write_bytes(paths["confusion"], png)
     if folds_png is not None:
         paths["folds"] = atomic_write_bytes(out / "folds.png", folds_png)
-    text = json.dumps(_finite(report), indent=2, sort_keys=False, allow_nan=False, default=str)
+    text = json.dumps(report, indent=2, sort_keys=False, allow_nan=False)
     atomic_write_bytes(paths["json"], (text + "\n").encode("utf-8"))
     markdown = render_markdown(report, folds_image="folds.png" if folds_png else None)
     atomic_write_bytes(paths["markdown"], markdown.encode("utf-8"))

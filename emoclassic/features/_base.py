@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..exceptions import BatchError, ConfigError, EmoclassicError
+from ._failure import Failure
 from ._store import FeatureStore, key_prefix, resolve_store
 
 logger = logging.getLogger(__name__)
@@ -54,12 +55,25 @@ class ExtractionResult:
 
     features: np.ndarray
     ids: list[str]
-    failures: list[tuple[str, str]]
+    failures: list[Failure]
     feature_names: list[str]
     ok: np.ndarray  # boolean mask over the input rows
     #: rows served by the feature store, and rows computed by this call
     n_cached: int = 0
     n_computed: int = 0
+
+
+def _item_path(item: Item) -> str | None:
+    """The audio file an item reads, when it reads one (for failure records)."""
+    payload = item.payload
+    if isinstance(payload, tuple) and len(payload) >= 2 and payload[0] in ("file", "error"):
+        return str(payload[1])
+    return None
+
+
+def _failed_items(items: list[Item], failures: list) -> list[tuple[Item, tuple]]:
+    by_id = {it.id: it for it in items}
+    return [(by_id.get(f[0], Item(f[0], None)), f) for f in failures]
 
 
 def _chunks(seq: Sequence, size: int) -> Iterator[Sequence]:
@@ -110,7 +124,9 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
 
     Subclasses implement ``_items(X)``, ``_compute_batch(items)`` (a list with one vector or
     one ``EmoclassicError`` instance per item) and ``get_feature_names_out``; they declare the
-    runtime parameters ``cache``, ``n_jobs`` and ``on_error`` in their own ``__init__``.
+    runtime parameters ``cache``, ``n_jobs``, ``progress`` (default None: the value of
+    :func:`emoclassic.config_context`, so a saved model carries none of them) and
+    ``on_error`` in their own ``__init__``.
 
     ``on_error="raise"`` raises after the whole batch ran (the good items are cached): a single
     bad item re-raises its own error, several raise :class:`BatchError` listing them.
@@ -133,6 +149,15 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
         raise NotImplementedError
 
     # -- shared ---------------------------------------------------------------------------
+    def _runtime(self, name: str) -> Any:
+        """A runtime setting: this extractor's own parameter when set, else the context's."""
+        value = getattr(self, name, None)
+        if value is not None:
+            return value
+        from .._config import get_config
+
+        return get_config()[name]
+
     def _compute_one_safe(self, item: Item) -> np.ndarray | Exception:
         try:
             return self._compute_one(item)
@@ -173,6 +198,11 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
 
     def transform(self, X) -> np.ndarray:
         """One float32 row per item of ``X`` (see the class docs for bad items)."""
+        from ._tables import active_rows
+
+        rows = active_rows(self, X)  # precomputed by emoclassic.features.precompute
+        if rows is not None:
+            return rows
         self._check_params()
         features, failures = self._transform_all(X)
         if failures and self.on_error == "raise":
@@ -187,14 +217,14 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
         raise BatchError(
             f"{len(failures)} {self._item_noun}(s) failed{more}: {lines}. The other items were "
             "computed and cached; fix or drop the failed ones (on_error='nan' keeps going)",
-            [(i, m) for i, m, _ in failures],
+            [Failure(id=str(i), message=m) for i, m, _ in failures],
         )
 
     def _transform_all(
         self, X, items: list[Item] | None = None
     ) -> tuple[np.ndarray, list[tuple[str, str, Exception]]]:
         items = self._items(X) if items is None else items
-        store = resolve_store(getattr(self, "cache", None))
+        store = resolve_store(self._runtime("cache"))
         n = len(items)
         out: np.ndarray | None = None
         errors: dict[int, Exception] = {}
@@ -259,14 +289,14 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
 
         from ..parallel import distributed_active
 
-        n_jobs = getattr(self, "n_jobs", 1) or 1
+        n_jobs = self._runtime("n_jobs") or 1
         chunk = max(1, int(getattr(self, "batch_size", None) or self._chunk_size))
         chunks = list(_chunks(todo, chunk))
         bar = tqdm(
             total=len(todo),
             desc=type(self).__name__,
             unit=self._item_noun,
-            disable=not getattr(self, "progress", False),
+            disable=not self._runtime("progress"),
             leave=False,
         )
         try:
@@ -305,7 +335,7 @@ def extract(
     token = _STATS.set(stats)
     try:
         with parallel_backend(backend, scheduler=scheduler,
-                              n_workers=getattr(extractor, "n_jobs", None)):  # fmt: skip
+                              n_workers=extractor._runtime("n_jobs")):  # fmt: skip
             features, failures = extractor._transform_all(X, items)
     finally:
         _STATS.reset(token)
@@ -318,7 +348,8 @@ def extract(
     return ExtractionResult(
         features=features if ok.all() else features[ok],  # no copy of a big matrix
         ids=[it.id for it, good in zip(items, ok, strict=True) if good],
-        failures=[(i, m) for i, m, _ in failures],
+        failures=[Failure(id=str(i), path=_item_path(it), message=m)
+                  for it, (i, m, _) in _failed_items(items, failures)],
         feature_names=names,
         ok=ok,
         n_cached=int(stats.get("n_cached", 0)),

@@ -224,7 +224,7 @@ class ExtraFeatures(BaseExtractor):
         id_column: str = "id",
         missing: str = "raise",
         cache: Any = None,
-        n_jobs: int = 1,
+        n_jobs: int | None = None,
         on_error: str = "raise",
     ):
         self.columns = columns

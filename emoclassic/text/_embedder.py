@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 import numbers
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from .._torch import torch_threads
 from ..exceptions import ConfigError, DataError
 from ..features import BaseExtractor, Item
 from ._context import ContextWindow, check_window, context_windows
@@ -64,21 +64,6 @@ _NOT_IN_KEY = (
 )
 #: objects that must never travel in a pickle (the model lives in a per-process cache)
 _TRANSIENT = ("_tokenizer", "_model")
-
-
-@contextmanager
-def _torch_threads(n_threads: int | None) -> Iterator[None]:
-    import torch
-
-    if n_threads is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(n_threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def assemble_input_ids(
@@ -213,9 +198,9 @@ class SentenceEmbedder(BaseExtractor):
         device: str = "cpu",
         n_threads: int | None = None,
         cache: Any = None,
-        n_jobs: int = 1,
+        n_jobs: int | None = None,
         on_error: str = "raise",
-        progress: bool = False,
+        progress: bool | None = None,
     ):
         self.model = model
         self.layer = layer
@@ -477,7 +462,7 @@ class SentenceEmbedder(BaseExtractor):
         n_states = num_layers(ref) + 1
         if isinstance(layer, int) and layer % n_states == n_states - 1:
             layer = -1  # the last hidden state is the Transformer module's own output
-        with torch.inference_mode(), _torch_threads(self.n_threads):
+        with torch.inference_mode(), torch_threads(self.n_threads):
             features: dict[str, Any] = {
                 "input_ids": input_ids.to(self.device),
                 "attention_mask": mask.to(self.device),

@@ -1,0 +1,97 @@
+"""The model to save: tuned on all the data with the spec's inner scheme, then refitted."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from .._config import config_context
+from .._json import jsonable as _json_safe
+from ..features import precompute, use_tables
+from ._run import _runtime
+from ._search import _fit_one, _one_blas_thread
+from ._splits import LABEL, _groups, _loud, _prepare, _resolve_auto, _resolve_protocol, _spec_of
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["fit_final"]
+
+
+def fit_final(
+    spec,
+    manifest: pd.DataFrame,
+    *,
+    params: dict | None = None,
+    cache: Any = None,
+    n_jobs: int | None = None,
+    random_state: int = 0,
+    backend: str | None = None,
+    scheduler: str | None = None,
+    progress: bool | None = None,
+):
+    """The model to save: tuned on all the data with the spec's inner scheme, then refitted.
+
+    ``params`` (friendly keys or scikit-learn paths, e.g. a cv_report's ``best_params``)
+    skip the search. With ``cv.scheme = "split"`` only train and dev rows are used (dev is the
+    validation fold), so the test split stays unseen. The returned estimator carries
+    ``emoclassic_fit_`` (best params, rows used, failures). ``backend``/``scheduler``: as
+    in :func:`run_cv` (the final refit runs here); ``progress`` draws the extraction's bars.
+    Runtime settings left at None take the values of :func:`emoclassic.config_context`;
+    none of them is stored in the returned model.
+    """
+    from ..parallel import parallel_backend
+
+    runtime = _runtime(cache=cache, n_jobs=n_jobs, progress=progress, backend=backend,
+                       scheduler=scheduler)
+    with config_context(**runtime) as cfg, parallel_backend(
+        cfg["backend"], scheduler=cfg["scheduler"], n_workers=cfg["n_jobs"]
+    ):
+        return _fit_final(spec, manifest, params=params, n_jobs=cfg["n_jobs"],
+                          random_state=random_state)  # fmt: skip
+
+
+def _fit_final(spec, manifest, *, params, n_jobs, random_state):
+    from ..fusion import build_pipeline, translate_params
+
+    spec = _spec_of(spec)
+    scheme, column, inner, _, inner_splits = _resolve_protocol(spec, None, None)
+    df, _ = _prepare(manifest)
+    scheme = _resolve_auto(scheme, df)
+    pre = precompute(spec, df, variants=params is None)
+    failed = [f.to_dict() for f in pre.failures]
+    if pre.failures:
+        logger.warning("%d item(s) failed to extract and are left out", len(pre.failed_ids))
+        df = pre.good(df)
+    dev_mask = None
+    if scheme == "split" and "split" in df.columns:
+        split = df["split"].astype(str).str.lower()
+        keep = split.isin(["train", "dev"]).to_numpy()
+        if keep.any():
+            df = df.loc[keep].reset_index(drop=True)
+            dev_mask = (df["split"].astype(str).str.lower() == "dev").to_numpy()
+    y = df[LABEL].to_numpy(dtype=object)
+    g = _groups(df, column)
+    if params is not None:
+        est = build_pipeline(spec)
+        est.set_params(**translate_params(spec, dict(params)))
+        with _one_blas_thread(), use_tables(pre.tables):
+            est.fit(df, y)
+        best = dict(params)
+    else:
+        if g is None and inner != "stratified" and dev_mask is None:
+            _loud(f"fit_final: no group column {column!r}; tuning folds are not by speaker")
+        with _one_blas_thread():
+            est, best, _ = _fit_one(
+                spec, pre.tables, df, y, g, dev_mask, inner, inner_splits, n_jobs, random_state,
+                lookups=False,
+            )  # fmt: skip
+    est.emoclassic_fit_ = {
+        "best_params": _json_safe(best),
+        "n_items": int(len(df)),
+        "classes": sorted(map(str, set(y))),
+        "failed": failed,
+        "spec": _json_safe(spec.to_dict()),
+    }
+    return est

@@ -1,0 +1,203 @@
+"""Fold rules: which rows are usable, how they are grouped, and the outer and inner splits.
+
+The honest protocol is the default:
+
+- outer folds never share a group (speaker): ``group`` = StratifiedGroupKFold,
+  ``groupkfold`` = GroupKFold, ``logo`` = leave one group out; ``split`` = the corpus's own
+  train/dev/test (tune on train with dev as the single validation fold, refit on train+dev,
+  report on test); ``stratified`` ignores groups and is only used when asked for, loudly;
+- the grid search runs inside each outer training fold, with grouped inner folds.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import (
+    GroupKFold,
+    LeaveOneGroupOut,
+    PredefinedSplit,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+)
+
+from ..exceptions import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LABEL", "NoGroupsWarning"]
+
+#: column that holds the labels
+LABEL = "label"
+
+#: manifest columns the feature blocks read, which a bare DataFrame may lack
+_OPTIONAL_INPUT_COLUMNS = ("path", "text", "dialogue_id", "utterance_index", "start", "end")
+
+
+class NoGroupsWarning(UserWarning):
+    """Folds are not grouped by speaker: scores are speaker-dependent and optimistic."""
+
+
+def _prepare(manifest: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    if not isinstance(manifest, pd.DataFrame):
+        raise DataError(f"expected a manifest DataFrame; got {type(manifest).__name__}")
+    if LABEL not in manifest.columns:
+        raise DataError("the manifest has no 'label' column; evaluation needs labelled rows")
+    if "id" not in manifest.columns:
+        raise DataError("the manifest has no 'id' column; give every row an id")
+    dup = manifest["id"].astype(str).duplicated()
+    if dup.any():
+        raise DataError(
+            f"row id {manifest['id'][dup].iloc[0]!r} appears more than once; ids must be unique"
+        )
+    labels = manifest[LABEL]
+    missing = labels.isna() | (labels.astype(str).str.strip() == "")
+    if missing.any():
+        logger.warning("%d row(s) have no label and are left out", int(missing.sum()))
+    df = manifest.loc[~missing].reset_index(drop=True)
+    df[LABEL] = df[LABEL].astype(str)
+    for column in _OPTIONAL_INPUT_COLUMNS:  # blocks select these by name; absent means empty
+        if column not in df.columns:
+            df[column] = None
+    if df[LABEL].nunique() < 2:
+        raise DataError("evaluation needs at least two classes in the 'label' column")
+    return df, int(missing.sum())
+
+
+def _groups(df: pd.DataFrame, column: str) -> np.ndarray | None:
+    """Group ids (None when the column is absent or empty); a missing id is its own group."""
+    if column not in df.columns:
+        return None
+    values = df[column]
+    missing = values.isna() | (values.astype(str).str.strip() == "")
+    if missing.all():
+        return None
+    if missing.any():
+        logger.warning(
+            "%d row(s) have no %r; each is treated as its own group (it may share a speaker "
+            "with other rows: fill the column for a strictly speaker-independent split)",
+            int(missing.sum()),
+            column,
+        )
+    out = values.astype(str).to_numpy(dtype=object)
+    out[missing.to_numpy()] = [f"<row {i}>" for i in np.flatnonzero(missing.to_numpy())]
+    return out
+
+
+def _loud(message: str) -> None:
+    bar = "!" * 20
+    logger.warning("%s %s %s", bar, message, bar)
+    warnings.warn(message, NoGroupsWarning, stacklevel=3)
+
+
+def _outer_splits(scheme, y, groups, df, n_splits, column, random_state):
+    """[(train_idx, test_idx)] and, for ``split``, the dev mask inside each train part."""
+    idx = np.arange(len(y))
+    if scheme in ("group", "groupkfold", "logo"):
+        if groups is None:
+            raise ConfigError(
+                f"cv scheme {scheme!r} needs the group column {column!r}, which is "
+                f"{'absent' if column not in df.columns else 'empty'}; pass groups=COLUMN "
+                "(--groups) naming the speaker column, or choose scheme='stratified' explicitly "
+                "(speaker-dependent folds: optimistic scores)"
+            )
+        n_groups = len(set(groups))
+        if n_groups < 2:
+            raise DataError(f"cv: only one {column!r} group; cross-validation needs several")
+        if scheme == "logo":
+            return list(LeaveOneGroupOut().split(idx, y, groups)), None
+        n = min(n_splits, n_groups)
+        if n < n_splits:
+            logger.warning("cv: %d groups, so %d folds instead of %d", n_groups, n, n_splits)
+        if scheme == "groupkfold":
+            return list(GroupKFold(n).split(idx, y, groups)), None
+        splitter = StratifiedGroupKFold(n, shuffle=True, random_state=random_state)
+        return list(splitter.split(idx, y, groups)), None
+    if scheme == "stratified":
+        if groups is None:
+            _loud(
+                f"cv scheme 'stratified' with no group column {column!r}: the same speakers "
+                "are likely in train and test folds, so scores are optimistic"
+            )
+        else:
+            _loud(
+                f"cv scheme 'stratified' ignores the group column {column!r}: the same speakers "
+                "sit in train and test folds, so scores are speaker-dependent and optimistic"
+            )
+        _, counts = np.unique(y, return_counts=True)
+        n = int(max(2, min(n_splits, counts.min())))
+        return list(StratifiedKFold(n, shuffle=True, random_state=random_state).split(idx, y)), None
+    if scheme == "split":
+        if "split" not in df.columns:
+            raise ConfigError(
+                "cv scheme 'split' needs a 'split' column with train/dev/test values; use "
+                "scheme='group' instead"
+            )
+        split = df["split"].astype(str).str.lower().to_numpy()
+        train, dev, test = (np.flatnonzero(split == s) for s in ("train", "dev", "test"))
+        if len(train) == 0 or len(test) == 0:
+            raise ConfigError(
+                f"cv scheme 'split' needs train and test rows; found {len(train)} train, "
+                f"{len(dev)} dev, {len(test)} test"
+            )
+        fit_rows = np.concatenate([train, dev])
+        return [(np.sort(fit_rows), test)], np.isin(np.sort(fit_rows), dev)
+    raise ConfigError(f"unknown cv scheme {scheme!r}")
+
+
+def _inner_cv(inner: str, n_splits: int, y, groups, dev_mask, random_state):
+    """The inner splitter for one training part and whether it wants ``groups``."""
+    if dev_mask is not None and dev_mask.any():
+        return PredefinedSplit(np.where(dev_mask, 0, -1)), False
+    if dev_mask is not None:
+        logger.warning("cv: no dev rows; tuning with grouped folds inside train instead")
+    if inner in ("group", "groupkfold", "logo") and groups is not None:
+        n_groups = len(set(groups))
+        if n_groups < 2:
+            raise DataError("cv: a training fold holds a single group; use fewer outer folds")
+        if inner == "logo":
+            return LeaveOneGroupOut(), True
+        n = min(n_splits, n_groups)
+        if inner == "groupkfold":
+            return GroupKFold(n), True
+        return StratifiedGroupKFold(n, shuffle=True, random_state=random_state), True
+    if inner != "stratified":
+        _loud("inner cv: no groups available; tuning folds are stratified, not by speaker")
+    _, counts = np.unique(y, return_counts=True)
+    n = int(max(2, min(n_splits, counts.min())))
+    return StratifiedKFold(n, shuffle=True, random_state=random_state), False
+
+
+def _spec_of(spec):
+    from ..spec import PipelineSpec, load_spec
+
+    return spec if isinstance(spec, PipelineSpec) else load_spec(spec)
+
+
+def _resolve_protocol(spec, scheme, groups):
+    scheme = scheme or spec.cv.get("scheme", "group")
+    column = groups or spec.cv.get("groups", "speaker")
+    from ..spec import CV_SCHEMES
+
+    if scheme not in CV_SCHEMES:
+        raise ConfigError(f"unknown cv scheme {scheme!r}; valid: {', '.join(CV_SCHEMES)}")
+    inner = spec.cv.get("inner") or ("stratified" if scheme == "stratified" else "group")
+    n_splits = int(spec.cv.get("n_splits", 5))
+    inner_splits = int(spec.cv.get("inner_splits") or n_splits)
+    return scheme, column, inner, n_splits, inner_splits
+
+
+def _resolve_auto(scheme: str, df: pd.DataFrame) -> str:
+    """``auto`` → ``split`` if ``df`` has train and test rows in ``split``, else ``group``."""
+    if scheme != "auto":
+        return scheme
+    if "split" in df.columns:
+        split = set(df["split"].dropna().astype(str).str.lower())
+        if {"train", "test"} <= split:
+            logger.info("cv scheme 'auto': the manifest has train/test splits, so 'split'")
+            return "split"
+    logger.info("cv scheme 'auto': no train/test split column, so 'group'")
+    return "group"

@@ -392,7 +392,7 @@ def write_reports(report: Mapping[str, Any], out_dir: str | os.PathLike) -> dict
     """
     from ._plots import plot_confusion, plot_folds
 
-    report = jsonable(dict(report))  # a CVReport or a dict; NaN and infinities become null
+    report = dict(report)  # a CVReport or a plain dict
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     conf = report.get("confusion", {})
@@ -412,7 +412,8 @@ def write_reports(report: Mapping[str, Any], out_dir: str | os.PathLike) -> dict
     atomic_write_bytes(paths["confusion"], png)
     if folds_png is not None:
         paths["folds"] = atomic_write_bytes(out / "folds.png", folds_png)
-    text = json.dumps(report, indent=2, sort_keys=False, allow_nan=False)
+    # NaN and infinities become null (JSON has neither); numpy values plain numbers
+    text = json.dumps(jsonable(report), indent=2, sort_keys=False, allow_nan=False)
     atomic_write_bytes(paths["json"], (text + "\n").encode("utf-8"))
     markdown = render_markdown(report, folds_image="folds.png" if folds_png else None)
     atomic_write_bytes(paths["markdown"], markdown.encode("utf-8"))

@@ -143,7 +143,7 @@ def make_extractor(
     options: dict[str, Any],
     *,
     cache: Any = None,
-    n_jobs: int = 1,
+    n_jobs: int | None = None,
     base_dir: str | os.PathLike | None = None,
 ):
     """Build the extractor of a block: its own options plus the shared runtime ones."""
@@ -158,7 +158,7 @@ def make_extractor(
         if name in opts:
             continue
         if accepted is None or name in accepted:
-            if name == "cache" and value is None:
+            if value is None:  # left to emoclassic.config_context at run time
                 continue
             opts[name] = value
     if accepted is not None:

@@ -387,11 +387,12 @@ def _classifier(name: str, params: dict, *, probability: bool):
     return make_classifier(name, probability=probability, **params)
 
 
-def build_pipeline(spec, *, cache: Any = None, n_jobs: int = 1) -> Pipeline:
+def build_pipeline(spec, *, cache: Any = None, n_jobs: int | None = None) -> Pipeline:
     """The unfitted Pipeline of ``spec`` (a PipelineSpec, a spec file or a dict).
 
-    ``cache`` (a folder or FeatureStore) is given to every extractor, so all blocks, folds
-    and grid candidates share one feature store; ``n_jobs`` parallelises extraction.
+    Runtime settings normally come from :func:`emoclassic.config_context` when the pipeline
+    runs, so the model carries none; ``cache``/``n_jobs`` given here are set on every
+    extractor explicitly (they then win over the context and are dropped when saved).
     """
     spec = _as_spec(spec)
     lay = pipeline_layout(spec)

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ._config import config_context
-from ._paths import shown_path
+from .data._inputs import AUDIO_EXTENSIONS, collect_audio_files, files_to_manifest
+from .data._inputs import complete_manifest as _complete
 from .exceptions import DataError, EmoclassicError
 from .features import Failure, precompute, use_tables
 
@@ -36,10 +35,6 @@ __all__ = [
     "probability_source",
 ]
 
-#: Extensions picked up when a folder is given (explicitly named files may have any extension).
-AUDIO_EXTENSIONS = frozenset(
-    {".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aif", ".aiff", ".opus", ".au", ".caf"}
-)
 #: Files longer than this are windowed even without an explicit window length.
 AUTO_WINDOW_SECONDS = 30.0
 #: Window length used for automatically windowed files.
@@ -63,87 +58,6 @@ class PredictionResult:
             # the Failure record, plus "error" (= message): the key of schema version 1
             "failures": [{**f.to_dict(), "error": f.message} for f in self.failures],
         }
-
-
-# --------------------------------------------------------------------------- inputs
-def collect_audio_files(paths: list[str | os.PathLike]) -> list[Path]:
-    """Expand folders (recursively, audio extensions only) and keep named files as given.
-
-    A path that does not exist raises :class:`DataError` (naming the folder a relative path was
-    resolved against) before any work is done.
-    """
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw).expanduser()
-        if p.is_dir():
-            found = sorted(
-                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS
-            )
-            if not found:
-                raise DataError(
-                    f"{p}: the folder holds no audio files "
-                    f"({', '.join(sorted(AUDIO_EXTENSIONS))}); give audio files or a manifest"
-                )
-            out.extend(found)
-        elif p.is_file():
-            out.append(p)
-        elif p.exists():
-            raise DataError(f"{p}: not a regular file; give audio files or folders")
-        else:
-            raise DataError(f"{shown_path(p)}: no such file or folder; check the path")
-    return out
-
-
-def files_to_manifest(
-    files: list[Path],
-    *,
-    text: str | None = None,
-    speaker: str | None = None,
-) -> pd.DataFrame:
-    """One manifest row per audio file (``id`` = the path as given)."""
-    rows = []
-    for f in files:
-        rows.append(
-            {
-                "id": str(f),
-                "path": str(f.resolve()),
-                "text": text,
-                "label": None,
-                "speaker": speaker,
-                "start": math.nan,
-                "end": math.nan,
-            }
-        )
-    return _complete(pd.DataFrame(rows))
-
-
-def _complete(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add the schema's columns a prediction manifest may lack, so pipelines find them."""
-    defaults: dict[str, Any] = {
-        "id": None,
-        "path": None,
-        "text": None,
-        "label": None,
-        "label_original": None,
-        "speaker": None,
-        "dialogue_id": None,
-        "utterance_index": None,
-        "split": None,
-        "start": math.nan,
-        "end": math.nan,
-        "corpus": "user",
-    }
-    frame = frame.copy()
-    for col, default in defaults.items():
-        if col not in frame.columns:
-            frame[col] = default
-    if frame["id"].isna().any():
-        frame["id"] = [
-            i if isinstance(i, str) and i else (p if isinstance(p, str) else f"row{k}")
-            for k, (i, p) in enumerate(zip(frame["id"], frame["path"], strict=True))
-        ]
-    frame["id"] = frame["id"].astype(str)
-    return frame.reset_index(drop=True)
 
 
 def _missing(value: Any) -> bool:

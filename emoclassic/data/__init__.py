@@ -2,11 +2,14 @@
 
 Everything downstream (features, evaluation, the CLI) consumes one table of utterances, the
 manifest; this subpackage produces and checks it and knows nothing about features or models.
+New inputs for prediction (audio files and folders, a transcript, text alone) become manifest
+rows here too.
 """
 
 from ._acted import read_cremad, read_emodb, read_ravdess, read_savee, read_tess
 from ._corpora import CORPORA, load_corpus, load_manifest_or_corpus, read_corpus
 from ._iemocap import read_iemocap
+from ._inputs import AUDIO_EXTENSIONS, collect_audio_files, files_to_manifest, prediction_inputs
 from ._labels import CANONICAL_EMOTIONS, is_canonical, to_canonical
 from ._manifest import (
     MANIFEST_COLUMNS,
@@ -40,6 +43,10 @@ __all__ = [
     "load_manifest_or_corpus",
     "make_demo_corpus",
     "make_scale_corpus",
+    "AUDIO_EXTENSIONS",
+    "collect_audio_files",
+    "files_to_manifest",
+    "prediction_inputs",
 ]
 
 

@@ -8,6 +8,7 @@ could not be computed, and :class:`FeatureTables` that the estimators read after
 from ._base import BaseExtractor, ExtractionResult, Item, extract
 from ._failure import Failure
 from ._precompute import Precomputed, block_extractors, precompute
+from ._save import FEATURE_FILE_SUFFIXES, save_features
 from ._store import FeatureStore, file_identity, make_key, resolve_store
 from ._tables import FeatureTables, TableLookup, config_key, use_tables, with_lookups
 
@@ -29,4 +30,6 @@ __all__ = [
     "file_identity",
     "make_key",
     "resolve_store",
+    "FEATURE_FILE_SUFFIXES",
+    "save_features",
 ]

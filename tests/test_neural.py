@@ -247,7 +247,7 @@ def test_shipped_specs_load_and_build():
     fusion = pipe.named_steps["fusion"]
     assert isinstance(fusion.classifier, AttentionFusionClassifier)
     assert [n for n, _, _ in fusion.features.transformers] == ["audio", "text"]
-    assert att.restrict("audio").fusion == "attention"
+    assert att.restrict("audio").fusion.type == "attention"
 
 
 @pytest.mark.parametrize(

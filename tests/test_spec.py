@@ -71,7 +71,7 @@ def test_every_shipped_spec_loads_and_builds():
 def test_a_good_spec_parses_into_objects(tmp_path):
     spec = load_spec(write(tmp_path, GOOD))
     assert isinstance(spec, PipelineSpec)
-    assert spec.name == "good" and spec.fusion == "early"
+    assert spec.name == "good" and spec.fusion.type == "early"
     assert list(spec.features) == ["audio", "text"]
     assert spec.features["audio"] == {"type": "extra", "options": {"columns": ["a0", "a1"],
                                                                    "pca": 1}}  # fmt: skip
@@ -254,7 +254,7 @@ def test_restricting_a_late_spec_gives_the_branch_its_own_classifier(two_modalit
         grid={"classifier.C": [1.0], "fusion.classifiers.text.C": [0.1, 1.0]},
     )
     text = spec.restrict("text")
-    assert text.fusion == "early"
+    assert text.fusion.type == "early"
     assert text.classifier == {"name": "logreg", "params": {"C": 0.5}}
     assert text.grid == {"classifier.C": [0.1, 1.0]}
     audio = spec.restrict("audio")
@@ -301,6 +301,6 @@ def test_restrict_drops_classifier_grid_when_every_remaining_branch_has_its_own(
                  "fusion.weights": [{"a": 1, "t": 0, "u": 0}, {"a": 1, "t": 1, "u": 2}]},
     })  # fmt: skip
     text = spec.restrict("text")
-    assert text.fusion == "voting" and "classifier.C" not in text.grid
+    assert text.fusion.type == "voting" and "classifier.C" not in text.grid
     assert text.fusion_options["weights"] == {"t": 1, "u": 2}
     assert spec.restrict("audio").grid == {"classifier.C": [1.0, 10.0]}

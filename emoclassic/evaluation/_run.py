@@ -47,7 +47,7 @@ def _feature_identities(spec) -> dict[str, Any]:
     pipe = build_pipeline(spec)
     exts = dict(block_extractors(pipe))
     for name, block in spec.features.items():
-        info: dict[str, Any] = {"type": block["type"], "options": _json_safe(block["options"])}
+        info: dict[str, Any] = {"type": block.type, "options": _json_safe(block.options)}
         ext = exts.get(name)
         if ext is None:
             ext = next((e for _, e in _block_steps(pipe, name)), None)

@@ -177,8 +177,7 @@ def _majority(y, splits, labels) -> dict[str, Any]:
 def _uses_speaker_norm(spec) -> bool:
     if spec.speaker_normalization:
         return True
-    return any(bool(b.get("options", {}).get("speaker_normalization")) for b in
-               spec.features.values())  # fmt: skip
+    return any(bool(b.speaker_normalization) for b in spec.features.values())
 
 
 def _most_frequent(params: list[dict]) -> dict:

@@ -178,15 +178,15 @@ def _spec_of(spec):
 
 
 def _resolve_protocol(spec, scheme, groups):
-    scheme = scheme or spec.cv.get("scheme", "group")
-    column = groups or spec.cv.get("groups", "speaker")
+    scheme = scheme or spec.cv.scheme
+    column = groups or spec.cv.groups
     from ..spec import CV_SCHEMES
 
     if scheme not in CV_SCHEMES:
         raise ConfigError(f"unknown cv scheme {scheme!r}; valid: {', '.join(CV_SCHEMES)}")
-    inner = spec.cv.get("inner") or ("stratified" if scheme == "stratified" else "group")
-    n_splits = int(spec.cv.get("n_splits", 5))
-    inner_splits = int(spec.cv.get("inner_splits") or n_splits)
+    inner = spec.cv.inner or ("stratified" if scheme == "stratified" else "group")
+    n_splits = int(spec.cv.n_splits)
+    inner_splits = int(spec.cv.inner_splits or n_splits)
     return scheme, column, inner, n_splits, inner_splits
 
 

@@ -116,12 +116,13 @@ def _spec_extractors(spec: Any, *, variants: bool) -> list[tuple[str, BaseExtrac
 
 def _is_extractor_key(key: str) -> bool:
     """A grid key that changes an extractor's settings (so its features must be precomputed)."""
-    if "__" in key:
-        return "__extract__" in key
-    parts = key.split(".")
-    return (
-        len(parts) == 3 and parts[0] == "features" and parts[2] not in ("pca", "select_k", "weight")
-    )
+    from ..exceptions import ConfigError
+    from ..spec import GridKey
+
+    try:
+        return GridKey.parse(key).changes_extractor
+    except ConfigError:
+        return False
 
 
 def precompute(

@@ -33,6 +33,7 @@ import pandas as pd
 
 from ..exceptions import ConfigError, DataError
 from ..features import BaseExtractor, Item
+from ..spec._types import STEP_OPTIONS  # block options that configure steps, not the extractor
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,6 @@ __all__ = [
     "register_block_type",
 ]
 
-#: block options that configure the block's steps, not its extractor
-STEP_OPTIONS = frozenset({"scale", "pca", "select_k", "weight", "speaker_normalization"})
 
 AUDIO_COLUMNS = ("id", "path", "start", "end")
 TEXT_COLUMNS = ("id", "text", "speaker", "dialogue_id", "utterance_index")

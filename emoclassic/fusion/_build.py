@@ -29,10 +29,21 @@ from sklearn.model_selection import ParameterGrid
 from sklearn.pipeline import Pipeline
 
 from ..exceptions import ConfigError
-from ..models import CLASSIFIERS, check_classifier_params, classifier_param_path, make_classifier
+from ..models import CLASSIFIERS, classifier_param_path, make_classifier
+from ..spec._meaning import check_block_option, check_classifier
+from ..spec._types import (
+    FUSIONS,
+    STEP_OPTIONS,
+    BlockSpec,
+    ClassifierSpec,
+    GridKey,
+    check_value,
+    pca_components,
+    valid_value,
+)
 from ._attention import AttentionFusion
-from ._blocks import STEP_OPTIONS, block_modality, extractor_options
-from ._early import _pca_value, block_uses_normalizer, make_block, make_block_union
+from ._blocks import block_modality
+from ._early import block_uses_normalizer, make_block, make_block_union
 from ._late import AdaptiveFusion, StackingFusion, VotingFusion
 
 __all__ = [
@@ -44,7 +55,6 @@ __all__ = [
     "translate_params",
 ]
 
-FUSIONS = ("early", "voting", "stacking", "hybrid", "adaptive", "attention")
 LATE = ("voting", "stacking", "hybrid", "adaptive")
 
 
@@ -59,7 +69,7 @@ class _Layout:
     """Where every friendly key lands in the pipeline of one spec."""
 
     fusion: str
-    blocks: dict[str, dict]
+    blocks: dict[str, BlockSpec]
     normalized: dict[str, bool]
     branches: dict[str, list[str]] = field(default_factory=dict)  # late: branch -> blocks
     ct_blocks: dict[str, list[str]] = field(default_factory=dict)  # CT path -> its blocks
@@ -74,17 +84,13 @@ class _Layout:
 def pipeline_layout(spec) -> _Layout:
     """Where the blocks, classifiers and fusion parameters of ``spec`` live."""
     spec = _as_spec(spec)
-    fusion = spec.fusion
-    if fusion not in FUSIONS:
-        raise ConfigError(f"unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
-    blocks = {n: dict(b) for n, b in spec.features.items()}
-    norm = {
-        n: block_uses_normalizer(b.get("options", {}), spec.speaker_normalization)
-        for n, b in blocks.items()
-    }
+    fusion = spec.fusion.type
+    blocks = dict(spec.features)
+    norm = {n: block_uses_normalizer(b.options, spec.speaker_normalization)
+            for n, b in blocks.items()}  # fmt: skip
     lay = _Layout(fusion, blocks, norm)
-    clf_name = spec.classifier["name"]
-    own_prob = bool(spec.classifier.get("params", {}).get("probability", False))
+    clf_name = spec.classifier.name
+    own_prob = spec.classifier.probability
     if CLASSIFIERS.get(clf_name) is not None and CLASSIFIERS[clf_name].raw_input:
         if fusion != "early" or blocks:
             raise ConfigError(
@@ -104,16 +110,16 @@ def pipeline_layout(spec) -> _Layout:
         lay.ct_blocks["fusion__features"] = list(blocks)
         lay.clf_sites.append(("fusion__classifier", clf_name, own_prob))
     else:
-        by = spec.fusion_options.get("branches", "modality")
+        by = spec.fusion.branches
         for n, b in blocks.items():
-            key = n if by == "block" else block_modality(b["type"], b.get("options"))
+            key = n if by == "block" else block_modality(b.type, b.options)
             lay.branches.setdefault(key, []).append(n)
         if len(lay.branches) < 2 and fusion != "hybrid":
             raise ConfigError(
                 f"{fusion} fusion needs at least two branches but every block is "
                 f"{next(iter(lay.branches))!r}; use fusion='early' or fusion.branches='block'"
             )
-        overrides = spec.fusion_options.get("classifiers", {})
+        overrides = spec.fusion.classifiers
         prob = fusion in ("voting", "adaptive")  # stacking reads decision values if need be
         lay.probability = prob
         if fusion == "hybrid":
@@ -123,12 +129,11 @@ def pipeline_layout(spec) -> _Layout:
             lay.ct_blocks[f"fusion__{br}__features"] = list(names)
             if br in overrides:
                 o = overrides[br]
-                o_prob = prob or bool(o.get("params", {}).get("probability", False))
-                lay.override_sites[br] = (f"fusion__{br}__clf", o["name"], o_prob)
+                lay.override_sites[br] = (f"fusion__{br}__clf", o.name, prob or o.probability)
             else:
                 lay.clf_sites.append((f"fusion__{br}__clf", clf_name, prob or own_prob))
         if fusion in ("stacking", "hybrid"):
-            lay.meta = spec.fusion_options.get("meta", {}).get("name", "logreg")
+            lay.meta = spec.fusion.meta.name
     for ct, names in lay.ct_blocks.items():
         for n in names:
             lay.block_sites.setdefault(n, []).append(ct)
@@ -161,12 +166,9 @@ def _grid_steps(spec) -> dict[str, set[str]]:
     """Optional block steps the grid tunes (they must exist even if the options omit them)."""
     out: dict[str, set[str]] = {}
     for key in spec.grid:
-        parts = key.split(".")
-        if len(parts) == 3 and parts[0] == "features":
-            if parts[2] == "pca":
-                out.setdefault(parts[1], set()).add("pca")
-            elif parts[2] == "select_k":
-                out.setdefault(parts[1], set()).add("select")
+        g = GridKey.parse(key)
+        if g.kind == "block" and g.option in ("pca", "select_k"):
+            out.setdefault(g.block, set()).add("pca" if g.option == "pca" else "select")
     return out
 
 
@@ -188,20 +190,16 @@ def _weights_dict(names: list[str], value: Any, where: str) -> dict[str, float]:
     else:
         raise ConfigError(f"{where}: {value!r} must be a list or a table of weights")
     for k, v in out.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        if not valid_value("weight", v):
             raise ConfigError(f"{where}: weight {k}={v!r} must be a number >= 0")
     return {k: float(v) for k, v in out.items()}
-
-
-def _check_positive(key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(f"grid key {key!r}: {value!r} must be a number > 0")
 
 
 def translate_params(spec, params: dict[str, Any]) -> dict[str, Any]:
     """Friendly dotted params (or scikit-learn paths, kept verbatim) → ``set_params`` kwargs.
 
-    Raises :class:`ConfigError` naming the key for unknown keys and invalid values.
+    Raises :class:`ConfigError` naming the key for unknown keys and invalid values; this is
+    the check :func:`~emoclassic.spec.load_spec` runs on every grid value.
     """
     spec = _as_spec(spec)
     lay = pipeline_layout(spec)
@@ -213,63 +211,60 @@ def translate_params(spec, params: dict[str, Any]) -> dict[str, Any]:
         cur.update({k: v for k, v in new.items() if k in lay.ct_blocks[ct]})
 
     for key, value in params.items():
-        if "__" in key:  # already a scikit-learn path
+        g = GridKey.parse(key)
+        if g.kind == "path":
             out[key] = value
-            continue
-        parts = key.split(".")
-        head = parts[0]
-        if head == "classifier" and len(parts) == 2:
-            p = parts[1]
+        elif g.kind == "classifier":
             for site, name, prob in lay.clf_sites:
-                _check_clf_value(key, name, p, value)
-                out[f"{site}__{classifier_param_path(name, p, probability=prob)}"] = value
+                _set_clf(out, key, value, site, name, g.option, prob)
             if not lay.clf_sites:
                 raise ConfigError(f"grid key {key!r}: every branch overrides the classifier")
-        elif head == "features" and len(parts) == 3:
-            block, opt = parts[1], parts[2]
-            if block not in lay.blocks:
-                raise ConfigError(
-                    f"grid key {key!r}: no feature block {block!r}; blocks: "
-                    f"{', '.join(lay.blocks) or '(none)'}"
-                )
-            if opt == "weight":
-                _weights_dict([block], {block: value}, f"grid key {key!r}")
-                for ct in lay.block_sites[block]:
-                    set_ct_weights(ct, {block: float(value)})
-                continue
-            for ct in lay.block_sites[block]:
-                prefix = f"{ct}__{block}"
-                if opt == "pca":
-                    out[f"{prefix}__pca__n_components"] = _pca_value(block, value)
-                elif opt == "select_k":
-                    if not (value == "all" or (isinstance(value, int) and value >= 1)):
-                        raise ConfigError(f"grid key {key!r}: {value!r} must be an int >= 1")
-                    out[f"{prefix}__select__k"] = value
-                elif opt in STEP_OPTIONS:
-                    raise ConfigError(
-                        f"grid key {key!r}: {opt!r} cannot be tuned; tunable block keys: "
-                        "pca, select_k, weight and the extractor's options"
-                    )
-                else:
-                    _check_extractor_option(key, lay.blocks[block]["type"], opt)
-                    ext = "extract__transformer" if lay.normalized[block] else "extract"
-                    out[f"{prefix}__{ext}__{opt}"] = value
-        elif head == "fusion" and len(parts) >= 2:
-            _translate_fusion(spec, lay, key, parts[1:], value, out, set_ct_weights)
+        elif g.kind == "block":
+            _translate_block(lay, g, value, out, set_ct_weights)
         else:
-            raise ConfigError(
-                f"unknown grid key {key!r}; use classifier.<param>, features.<block>.<option>, "
-                "fusion.weights, fusion.temperature, fusion.meta.<param>, "
-                "fusion.classifiers.<branch>.<param> or a scikit-learn path with '__'"
-            )
+            _translate_fusion(lay, g, value, out, set_ct_weights)
     for ct, w in ct_weights.items():
         out[f"{ct}__transformer_weights"] = w
     return out
 
 
-def _translate_fusion(spec, lay: _Layout, key, rest, value, out, set_ct_weights) -> None:
-    what = rest[0]
-    if what == "weights" and len(rest) == 1:
+def _set_clf(out, key: str, value, site: str, name: str, param: str, prob: bool) -> None:
+    check_classifier(name, {param: value}, f"grid key {key!r} = {value!r}")
+    out[f"{site}__{classifier_param_path(name, param, probability=prob)}"] = value
+
+
+def _translate_block(lay: _Layout, g: GridKey, value, out, set_ct_weights) -> None:
+    key, block, opt = g.key, g.block, g.option
+    if block not in lay.blocks:
+        raise ConfigError(
+            f"grid key {key!r}: no feature block {block!r}; blocks: "
+            f"{', '.join(lay.blocks) or '(none)'}"
+        )
+    if opt == "weight":
+        _weights_dict([block], {block: value}, f"grid key {key!r}")
+        for ct in lay.block_sites[block]:
+            set_ct_weights(ct, {block: float(value)})
+        return
+    for ct in lay.block_sites[block]:
+        prefix = f"{ct}__{block}"
+        if opt == "pca":
+            out[f"{prefix}__pca__n_components"] = pca_components(block, value)
+        elif opt == "select_k":
+            out[f"{prefix}__select__k"] = check_value("select_k", value, key=key)
+        elif opt in STEP_OPTIONS:
+            raise ConfigError(
+                f"grid key {key!r}: {opt!r} cannot be tuned; tunable block keys: "
+                "pca, select_k, weight and the extractor's options"
+            )
+        else:
+            check_block_option(key, lay.blocks[block].type, opt)
+            ext = "extract__transformer" if lay.normalized[block] else "extract"
+            out[f"{prefix}__{ext}__{opt}"] = value
+
+
+def _translate_fusion(lay: _Layout, g: GridKey, value, out, set_ct_weights) -> None:
+    key, what = g.key, g.option
+    if what == "weights":
         if lay.fusion == "early":
             names = lay.ct_blocks["features"]
             set_ct_weights("features", _weights_dict(names, value, f"grid key {key!r}"))
@@ -283,66 +278,32 @@ def _translate_fusion(spec, lay: _Layout, key, rest, value, out, set_ct_weights)
         else:
             raise ConfigError(f"grid key {key!r}: {lay.fusion} fusion has no weights (its meta-"
                               "learner weighs the branches)")  # fmt: skip
-    elif what in ("temperature", "confidence") and len(rest) == 1:
+    elif what in ("temperature", "confidence"):
         if lay.fusion != "adaptive":
             raise ConfigError(f"grid key {key!r}: only adaptive fusion has a {what}")
-        if what == "temperature":
-            _check_positive(key, value)
-        elif value not in ("max_prob", "entropy"):
-            raise ConfigError(f"grid key {key!r}: {value!r} must be 'max_prob' or 'entropy'")
-        out[f"fusion__{what}"] = value
-    elif what == "cv" and len(rest) == 1:
+        out[f"fusion__{what}"] = check_value(what, value, key=key)
+    elif what in ("cv", "meta"):
         if lay.meta is None:
-            raise ConfigError(f"grid key {key!r}: only stacking and hybrid fusion have inner cv")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-            raise ConfigError(f"grid key {key!r}: {value!r} must be an integer >= 2")
-        out["fusion__cv"] = value
-    elif what == "meta" and len(rest) == 2:
-        if lay.meta is None:
-            raise ConfigError(f"grid key {key!r}: only stacking and hybrid fusion have a meta")
-        _check_clf_value(key, lay.meta, rest[1], value)
-        path = classifier_param_path(lay.meta, rest[1], probability=True)
-        out[f"fusion__final_estimator__{path}"] = value
-    elif what == "classifiers" and len(rest) == 3:
-        br, p = rest[1], rest[2]
-        if br not in lay.override_sites:
+            has = "inner cv" if what == "cv" else "a meta"
+            raise ConfigError(f"grid key {key!r}: only stacking and hybrid fusion have {has}")
+        if what == "cv":
+            out["fusion__cv"] = check_value("cv", value, key=key)
+        else:
+            _set_clf(out, key, value, "fusion__final_estimator", lay.meta, g.param, True)
+    else:  # classifiers
+        if g.branch not in lay.override_sites:
             raise ConfigError(
-                f"grid key {key!r}: branch {br!r} has no [fusion.classifiers.{br}] override; "
-                f"overridden branches: {', '.join(lay.override_sites) or '(none)'}"
+                f"grid key {key!r}: branch {g.branch!r} has no [fusion.classifiers.{g.branch}] "
+                f"override; overridden branches: {', '.join(lay.override_sites) or '(none)'}"
             )
-        site, name, prob = lay.override_sites[br]
-        _check_clf_value(key, name, p, value)
-        out[f"{site}__{classifier_param_path(name, p, probability=prob)}"] = value
-    else:
-        raise ConfigError(
-            f"unknown grid key {key!r}; fusion keys: fusion.weights, fusion.temperature, "
-            "fusion.confidence, fusion.cv, fusion.meta.<param>, fusion.classifiers.<branch>.<param>"
-        )
-
-
-def _check_clf_value(key: str, name: str, param: str, value: Any) -> None:
-    try:
-        check_classifier_params(name, {param: value})
-    except ConfigError as exc:
-        raise ConfigError(f"grid key {key!r} = {value!r}: {exc}") from None
-
-
-def _check_extractor_option(key: str, type_name: str, opt: str) -> None:
-    try:
-        valid = extractor_options(type_name)
-    except ConfigError:
-        return  # the extractor is not importable yet; building will say so
-    if valid is not None and opt not in valid:
-        raise ConfigError(
-            f"grid key {key!r}: feature type {type_name!r} has no option {opt!r}; valid: "
-            f"{', '.join(sorted(set(valid) | {'pca', 'select_k', 'weight'}))}"
-        )
+        site, name, prob = lay.override_sites[g.branch]
+        _set_clf(out, key, value, site, name, g.param, prob)
 
 
 def _static_weights(spec, names: list[str]) -> dict[str, float]:
-    w = {n: float(spec.features[n].get("options", {}).get("weight", 1.0)) for n in names}
-    fw = spec.fusion_options.get("weights")
-    if spec.fusion == "early" and fw is not None:
+    w = {n: spec.features[n].weight for n in names}
+    fw = spec.fusion.weights
+    if spec.fusion.type == "early" and fw is not None:
         w.update({k: v for k, v in _weights_dict(names, fw, "fusion.weights").items()})
     return w
 
@@ -363,15 +324,15 @@ def param_grid(spec) -> list[dict[str, list]]:
 
 
 # --------------------------------------------------------------------------- building
-def _blocks_for(spec, lay: _Layout, names: Iterable[str], *, cache, n_jobs) -> dict:
+def _blocks_for(spec, names: Iterable[str], *, cache, n_jobs) -> dict:
     steps = _grid_steps(spec)
     out = {}
     for n in names:
         b = spec.features[n]
         out[n] = make_block(
             n,
-            b["type"],
-            b.get("options", {}),
+            b.type,
+            b.options,
             cache=cache,
             n_jobs=n_jobs,
             base_dir=spec.base_dir,
@@ -381,10 +342,15 @@ def _blocks_for(spec, lay: _Layout, names: Iterable[str], *, cache, n_jobs) -> d
     return out
 
 
-def _classifier(name: str, params: dict, *, probability: bool):
-    params = dict(params)
-    probability = bool(params.pop("probability", False)) or probability
-    return make_classifier(name, probability=probability, **params)
+def _union(spec, names: list[str], *, cache, n_jobs):
+    """The early-fusion ColumnTransformer of some blocks, with their static weights."""
+    blocks = _blocks_for(spec, names, cache=cache, n_jobs=n_jobs)
+    return make_block_union(blocks, _static_weights(spec, names))
+
+
+def _classifier(clf: ClassifierSpec, *, probability: bool):
+    return make_classifier(clf.name, probability=clf.probability or probability,
+                           **clf.estimator_params)  # fmt: skip
 
 
 def build_pipeline(spec, *, cache: Any = None, n_jobs: int | None = None) -> Pipeline:
@@ -398,69 +364,37 @@ def build_pipeline(spec, *, cache: Any = None, n_jobs: int | None = None) -> Pip
     lay = pipeline_layout(spec)
     clf = spec.classifier
     if lay.raw:
-        return Pipeline([("clf", _classifier(clf["name"], clf.get("params", {}),
-                                             probability=False))])  # fmt: skip
+        return Pipeline([("clf", _classifier(clf, probability=False))])
     if lay.fusion == "early":
-        names = lay.ct_blocks["features"]
-        ct = make_block_union(
-            _blocks_for(spec, lay, names, cache=cache, n_jobs=n_jobs),
-            _static_weights(spec, names),
-        )
-        return Pipeline(
-            [("features", ct),
-             ("clf", _classifier(clf["name"], clf.get("params", {}), probability=False))]
-        )  # fmt: skip
+        ct = _union(spec, lay.ct_blocks["features"], cache=cache, n_jobs=n_jobs)
+        return Pipeline([("features", ct), ("clf", _classifier(clf, probability=False))])
     if lay.fusion == "attention":
-        names = lay.ct_blocks["fusion__features"]
-        ct = make_block_union(
-            _blocks_for(spec, lay, names, cache=cache, n_jobs=n_jobs),
-            _static_weights(spec, names),
-        )
-        clf_est = _classifier(clf["name"], clf.get("params", {}), probability=False)
+        ct = _union(spec, lay.ct_blocks["fusion__features"], cache=cache, n_jobs=n_jobs)
+        clf_est = _classifier(clf, probability=False)
         return Pipeline([("fusion", AttentionFusion(features=ct, classifier=clf_est))])
-    overrides = spec.fusion_options.get("classifiers", {})
-    branches: list[tuple[str, Any]] = []
+    opts = spec.fusion
+    branches = [(br, names, opts.classifiers.get(br, clf)) for br, names in lay.branches.items()]
     if lay.fusion == "hybrid":
-        names = lay.ct_blocks["fusion__fused__features"]
-        ct = make_block_union(
-            _blocks_for(spec, lay, names, cache=cache, n_jobs=n_jobs),
-            _static_weights(spec, names),
-        )
-        branches.append(
-            ("fused", Pipeline([("features", ct), ("clf", _classifier(
-                clf["name"], clf.get("params", {}), probability=lay.probability))]))
-        )  # fmt: skip
-    for br, names in lay.branches.items():
-        ct = make_block_union(
-            _blocks_for(spec, lay, names, cache=cache, n_jobs=n_jobs),
-            _static_weights(spec, names),
-        )
-        c = overrides.get(br, clf)
-        branches.append(
-            (br, Pipeline([("features", ct), ("clf", _classifier(
-                c["name"], c.get("params", {}), probability=lay.probability))]))
-        )  # fmt: skip
-    opts = spec.fusion_options
-    group_col = spec.cv.get("groups", "speaker")
-    weights = opts.get("weights")
+        branches.insert(0, ("fused", lay.ct_blocks["fusion__fused__features"], clf))
+    estimators = [
+        (br, Pipeline([("features", _union(spec, names, cache=cache, n_jobs=n_jobs)),
+                       ("clf", _classifier(c, probability=lay.probability))]))
+        for br, names, c in branches
+    ]  # fmt: skip
+    weights = opts.weights
     if weights is not None and lay.fusion in ("voting", "adaptive"):
         w = _weights_dict(list(lay.branches), weights, "fusion.weights")
         weights = [w.get(n, 1.0) for n in lay.branches]
     if lay.fusion == "voting":
-        fused = VotingFusion(branches, weights=weights)
-    elif lay.fusion == "adaptive":
-        fused = AdaptiveFusion(
-            branches,
-            weights=weights,
-            temperature=opts.get("temperature", 0.2),
-            confidence=opts.get("confidence", "max_prob"),
-        )
-    else:
-        meta = opts.get("meta", {"name": "logreg", "params": {}})
-        fused = StackingFusion(
-            branches,
-            final_estimator=_classifier(meta["name"], meta.get("params", {}), probability=True),
-            cv=opts.get("cv", 5),
-            group_column=group_col,
-        )
+        return Pipeline([("fusion", VotingFusion(estimators, weights=weights))])
+    if lay.fusion == "adaptive":
+        fused = AdaptiveFusion(estimators, weights=weights, temperature=opts.temperature,
+                               confidence=opts.confidence)  # fmt: skip
+        return Pipeline([("fusion", fused)])
+    fused = StackingFusion(
+        estimators,
+        final_estimator=_classifier(opts.meta, probability=True),
+        cv=opts.cv,
+        group_column=spec.cv.groups,
+    )
     return Pipeline([("fusion", fused)])

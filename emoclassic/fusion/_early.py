@@ -24,27 +24,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..exceptions import ConfigError
+from ..spec._types import pca_components, valid_value
 from ._blocks import block_columns, block_scales, make_extractor
 from ._speaker_norm import SpeakerNormalizer
 
 __all__ = ["make_block", "make_block_union"]
 
 SPEAKER_COLUMN = "speaker"
-
-
-def _pca_value(block: str, value: Any):
-    if value is None or (isinstance(value, str) and value.lower() == "none"):
-        return None
-    if isinstance(value, bool):
-        raise ConfigError(f"block {block!r}: pca={value!r} must be a count or a variance fraction")
-    if isinstance(value, int) and value >= 1:
-        return value
-    if isinstance(value, float) and 0 < value < 1:
-        return value
-    raise ConfigError(
-        f"block {block!r}: pca={value!r} must be an integer >= 1 (components) or a float in "
-        "(0, 1) (variance kept)"
-    )
 
 
 def block_uses_normalizer(options: dict[str, Any], default: bool) -> bool:
@@ -78,17 +64,17 @@ def make_block(
             columns = [*columns, SPEAKER_COLUMN]
     steps: list[tuple[str, Any]] = [("extract", extractor)]
     scale = options.get("scale", block_scales(type_name))
-    if not isinstance(scale, bool):
+    if not valid_value("scale", scale):
         raise ConfigError(f"block {name!r}: scale={scale!r} must be true or false")
     if scale:
         steps.append(("scale", StandardScaler(with_mean=type_name != "tfidf")))
     if "select_k" in options or "select" in needed:
         k = options.get("select_k", "all")
-        if not (k == "all" or (isinstance(k, int) and not isinstance(k, bool) and k >= 1)):
+        if not valid_value("select_k", k):
             raise ConfigError(f"block {name!r}: select_k={k!r} must be an integer >= 1 or 'all'")
         steps.append(("select", SelectKBest(f_classif, k=k)))
     if "pca" in options or "pca" in needed:
-        n = _pca_value(name, options.get("pca"))
+        n = pca_components(name, options.get("pca"))
         steps.append(("pca", PCA(n_components=n, random_state=0)))
     return Pipeline(steps), columns
 

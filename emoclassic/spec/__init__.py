@@ -1,16 +1,24 @@
 """Pipeline specs (TOML): parsed and validated into :class:`PipelineSpec` objects.
 
 Specs are addressed by path or, for the specs that ship with the package, by name
-(``load_spec("recommended-audio")``; :func:`shipped_specs` lists them).
+(``load_spec("recommended-audio")``; :func:`shipped_specs` lists them). A spec's parts are
+typed (:class:`BlockSpec`, :class:`FusionSpec`, :class:`ClassifierSpec`, :class:`CVSpec`) and
+:class:`GridKey` parses its grid keys.
 """
 
 from ._shipped import ShippedSpec, resolve_spec, shipped_spec_path, shipped_specs
 from ._spec import CV_SCHEMES, INNER_SCHEMES, SCORING_ALIASES, PipelineSpec, load_spec
+from ._types import BlockSpec, ClassifierSpec, CVSpec, FusionSpec, GridKey
 
 __all__ = [
     "CV_SCHEMES",
     "INNER_SCHEMES",
     "SCORING_ALIASES",
+    "BlockSpec",
+    "CVSpec",
+    "ClassifierSpec",
+    "FusionSpec",
+    "GridKey",
     "PipelineSpec",
     "ShippedSpec",
     "load_spec",

@@ -2,28 +2,41 @@
 
 A spec names the feature blocks, the fusion, the classifier, its grid, the CV protocol and the
 scoring (docs/pipelines.md describes every key). :func:`load_spec` parses and validates it into
-a :class:`PipelineSpec`, so the rest of emoclassic receives plain objects; every mistake is a
-one-line :class:`ConfigError` that names the file, the table and the valid choices.
+a :class:`PipelineSpec` of typed parts (:class:`BlockSpec`, :class:`FusionSpec`,
+:class:`ClassifierSpec`, :class:`CVSpec`), so the rest of emoclassic receives plain objects;
+every mistake is a one-line :class:`ConfigError` that names the file, the table and the valid
+choices. Syntax is checked by the parts (``_types``), the names that need the block registry
+or the classifier zoo by ``_meaning``, and the grid by
+:func:`~emoclassic.fusion.translate_params`, which asks the same two.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..exceptions import ConfigError
+from ._meaning import check_block, check_classifier
+from ._types import (
+    CV_SCHEMES,
+    INNER_SCHEMES,
+    BlockSpec,
+    ClassifierSpec,
+    CVSpec,
+    FusionSpec,
+    GridKey,
+    check_keys,
+    check_value,
+)
 
 try:  # Python >= 3.11
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["CV_SCHEMES", "INNER_SCHEMES", "PipelineSpec", "SCORING_ALIASES", "load_spec"]
 
@@ -31,19 +44,6 @@ TOP_KEYS = (
     "name", "description", "features", "fusion", "classifier", "grid", "cv", "scoring",
     "speaker_normalization", "measured",
 )  # fmt: skip
-CV_KEYS = ("scheme", "n_splits", "groups", "inner", "inner_splits")
-#: ``auto``: ``split`` when the manifest has train and test rows in a ``split`` column, else
-#: ``group`` (so one spec runs unchanged on corpora with and without official splits)
-CV_SCHEMES = ("auto", "group", "groupkfold", "logo", "split", "stratified")
-INNER_SCHEMES = ("group", "groupkfold", "logo", "stratified")
-FUSION_KEYS = {
-    "early": ("type", "weights"),
-    "voting": ("type", "weights", "branches", "classifiers"),
-    "adaptive": ("type", "weights", "temperature", "confidence", "branches", "classifiers"),
-    "stacking": ("type", "meta", "cv", "branches", "classifiers"),
-    "hybrid": ("type", "meta", "cv", "branches", "classifiers"),
-    "attention": ("type",),  # the classifier's own options live in [classifier]
-}
 SCORING_ALIASES = {
     "ua": "balanced_accuracy",
     "uar": "balanced_accuracy",
@@ -51,63 +51,47 @@ SCORING_ALIASES = {
     "macro_f1": "f1_macro",
     "weighted_f1": "f1_weighted",
 }
-DEFAULT_CV = {"scheme": "group", "n_splits": 5, "groups": "speaker", "inner": None,
-              "inner_splits": None}  # fmt: skip
 
 
 @dataclass
 class PipelineSpec:
     """A validated pipeline spec (see docs/pipelines.md).
 
-    ``features`` maps block names, in order, to ``{"type": ..., "options": {...}}``;
-    ``classifier`` is ``{"name": ..., "params": {...}}``; ``grid`` maps friendly dotted keys
-    (``classifier.C``, ``features.audio.pca``, ``fusion.weights``) to lists of values;
-    ``cv`` holds ``scheme``, ``n_splits``, ``groups``, ``inner`` and ``inner_splits``.
+    ``features`` maps block names, in order, to :class:`BlockSpec`; ``fusion`` is a
+    :class:`FusionSpec`, ``classifier`` a :class:`ClassifierSpec` and ``cv`` a :class:`CVSpec`;
+    ``grid`` maps friendly dotted keys (``classifier.C``, ``features.audio.pca``,
+    ``fusion.weights``; :class:`GridKey` parses them) to lists of values.
     """
 
     name: str
     description: str = ""
-    features: dict[str, dict[str, Any]] = field(default_factory=dict)
-    fusion: str = "early"
-    fusion_options: dict[str, Any] = field(default_factory=dict)
-    classifier: dict[str, Any] = field(default_factory=lambda: {"name": "svc", "params": {}})
+    features: dict[str, BlockSpec] = field(default_factory=dict)
+    fusion: FusionSpec = field(default_factory=FusionSpec)
+    classifier: ClassifierSpec = field(default_factory=lambda: ClassifierSpec("svc"))
     grid: dict[str, list] = field(default_factory=dict)
-    cv: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_CV))
+    cv: CVSpec = field(default_factory=CVSpec)
     scoring: str = "balanced_accuracy"
     speaker_normalization: bool = False
     measured: str = ""
     source: str | None = None
     base_dir: str | None = None
 
+    @property
+    def fusion_options(self) -> dict[str, Any]:
+        """The fusion's options as the spec wrote them (older code; read :attr:`fusion`)."""
+        return self.fusion.options
+
     # -- views ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """A plain dict that :func:`load_spec` accepts again (and JSON can hold)."""
-        fusion: Any = self.fusion
-        if self.fusion_options:
-            fusion = {"type": self.fusion}
-            for k, v in self.fusion_options.items():
-                if k == "meta":
-                    fusion["meta"] = {"name": v["name"], **v.get("params", {})}
-                elif k == "classifiers":
-                    fusion["classifiers"] = {
-                        b: {"name": c["name"], **c.get("params", {})} for b, c in v.items()
-                    }
-                else:
-                    fusion[k] = copy.deepcopy(v)
         return {
             "name": self.name,
             "description": self.description,
-            "features": {
-                n: {"type": b["type"], **copy.deepcopy(b.get("options", {}))}
-                for n, b in self.features.items()
-            },
-            "fusion": fusion,
-            "classifier": {
-                "name": self.classifier["name"],
-                **copy.deepcopy(self.classifier.get("params", {})),
-            },  # fmt: skip
+            "features": {n: b.to_table() for n, b in self.features.items()},
+            "fusion": self.fusion.to_table(),
+            "classifier": self.classifier.to_table(),
             "grid": copy.deepcopy(self.grid),
-            "cv": {k: v for k, v in self.cv.items() if v is not None},
+            "cv": self.cv.to_table(),
             "scoring": self.scoring,
             "speaker_normalization": self.speaker_normalization,
             **({"measured": self.measured} if self.measured else {}),
@@ -117,7 +101,7 @@ class PipelineSpec:
         """Block name → modality (audio, text or extra)."""
         from ..fusion._blocks import block_modality
 
-        return {n: block_modality(b["type"], b.get("options")) for n, b in self.features.items()}
+        return {n: block_modality(b.type, b.options) for n, b in self.features.items()}
 
     def modalities(self) -> list[str]:
         """The modalities the spec uses, in block order (a raw-input classifier is audio)."""
@@ -145,35 +129,29 @@ class PipelineSpec:
                     f"{', '.join(self.features)}; modalities: {', '.join(self.modalities())}"
                 )
         keep = [n for n in self.features if n in set(keep)]
-        by_block = self.fusion_options.get("branches", "modality") == "block"
+        by_block = self.fusion.branches == "block"
         branch_of = {n: (n if by_block else mods[n]) for n in keep}
         branches = list(dict.fromkeys(branch_of.values()))
         d = self.to_dict()
         d["name"] = f"{self.name}[{'+'.join(wanted)}]"
         d["features"] = {n: d["features"][n] for n in keep}
-        grid: dict[str, list] = {}
         dropped = set(self.features) - set(keep)
-        for key, values in self.grid.items():
-            parts = key.split(".")
-            if parts[0] == "features" and len(parts) > 1 and parts[1] in dropped:
-                continue
-            grid[key] = values
-        overrides = self.fusion_options.get("classifiers", {})
-        if len(branches) <= 1 and self.fusion not in ("early", "attention"):
+        keys = {k: GridKey.parse(k) for k in self.grid}
+        grid = {k: v for k, v in self.grid.items() if keys[k].block not in dropped}
+        overrides = self.fusion.classifiers
+        if len(branches) <= 1 and self.fusion.type not in ("early", "attention"):
             br = branches[0] if branches else None
             if br in overrides:
-                c = overrides[br]
-                d["classifier"] = {"name": c["name"], **c.get("params", {})}
-                grid = {k: v for k, v in grid.items() if not k.startswith("classifier.")}
-                prefix = f"fusion.classifiers.{br}."
+                d["classifier"] = overrides[br].to_table()
+                grid = {k: v for k, v in grid.items() if keys[k].kind != "classifier"}
                 grid.update({
-                    "classifier." + k[len(prefix):]: v for k, v in self.grid.items()
-                    if k.startswith(prefix)
+                    f"classifier.{g.param}": self.grid[k] for k, g in keys.items()
+                    if (g.kind, g.option, g.branch) == ("fusion", "classifiers", br)
                 })  # fmt: skip
-            grid = {k: v for k, v in grid.items() if not k.startswith("fusion.")}
+            grid = {k: v for k, v in grid.items() if GridKey.parse(k).kind != "fusion"}
             d["fusion"] = "early"
         else:
-            names = list(self.features) if self.fusion == "early" else None
+            names = list(self.features) if self.fusion.type == "early" else None
             if isinstance(d["fusion"], dict):
                 f = d["fusion"]
                 if "classifiers" in f:
@@ -184,9 +162,10 @@ class PipelineSpec:
                     f["weights"] = _filter_weights(f["weights"], names, keep, self, branches)
                 if branches and all(b in f.get("classifiers", {}) for b in branches):
                     # every remaining branch has its own classifier: [classifier] is unused
-                    grid = {k: v for k, v in grid.items() if not k.startswith("classifier.")}
+                    grid = {k: v for k, v in grid.items() if keys[k].kind != "classifier"}
             for key in list(grid):
-                if key == "fusion.weights":
+                g = keys[key]
+                if (g.kind, g.option) == ("fusion", "weights"):
                     grid[key] = _distinct_weights(
                         [_filter_weights(v, names, keep, self, branches) for v in grid[key]]
                     )
@@ -198,11 +177,10 @@ class PipelineSpec:
                             }
                             f["weights"] = fixed[0]
                             d["fusion"] = f
-                elif key.startswith("fusion.classifiers.") and key.split(".")[2] not in branches:
+                elif g.branch is not None and g.branch not in branches:
                     del grid[key]
         if len(keep) == 1:  # a lone block has nothing to be weighed against
-            grid = {k: v for k, v in grid.items()
-                    if k != "fusion.weights" and not k.endswith(".weight")}  # fmt: skip
+            grid = {k: v for k, v in grid.items() if not GridKey.parse(k).weighs}
             d["features"][keep[0]].pop("weight", None)
             if isinstance(d["fusion"], dict):
                 d["fusion"].pop("weights", None)
@@ -234,26 +212,13 @@ def _filter_weights(value, block_names, keep, spec: PipelineSpec, branches):
         return {k: v for k, v in value.items() if k in allowed}
     if block_names is not None:
         return [w for n, w in zip(block_names, value, strict=False) if n in set(keep)]
-    by_block = spec.fusion_options.get("branches", "modality") == "block"
+    by_block = spec.fusion.branches == "block"
     mods = spec.block_modalities()
     old = list(dict.fromkeys(n if by_block else mods[n] for n in spec.features))
     return [w for b, w in zip(old, value, strict=False) if b in set(branches)]
 
 
 # --------------------------------------------------------------------------- loading
-class _Ctx:
-    def __init__(self, source: str):
-        self.source = source
-
-    def error(self, message: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {message}")
-
-    def check_keys(self, table: dict, valid, where: str) -> None:
-        for key in table:
-            if key not in valid:
-                raise self.error(f"unknown key {key!r} in {where}; valid keys: {', '.join(valid)}")
-
-
 def _read(path_or_dict, source: str | None) -> tuple[dict, str, str | None]:
     if isinstance(path_or_dict, PipelineSpec):
         return path_or_dict.to_dict(), source or path_or_dict._where(), path_or_dict.base_dir
@@ -288,163 +253,44 @@ def _flatten_grid(table: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _is_bool(v) -> bool:
-    return isinstance(v, bool)
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _named_table(ctx: _Ctx, value: Any, where: str) -> dict[str, Any]:
-    """A classifier given as "name" or as a table with a ``name`` key → {name, params}."""
-    from ..models import check_classifier_params
-
-    if isinstance(value, str):
-        value = {"name": value}
-    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
-        raise ctx.error(f"{where} must be a classifier name or a table with a 'name' key")
-    params = {k: v for k, v in value.items() if k != "name"}
-    if "probability" in params and not _is_bool(params["probability"]):
-        raise ctx.error(f"{where}.probability={params['probability']!r} must be true or false")
-    try:
-        check_classifier_params(
-            value["name"], {k: v for k, v in params.items() if k != "probability"}
-        )
-    except ConfigError as exc:
-        raise ctx.error(f"{where}: {exc}") from None
-    return {"name": value["name"], "params": params}
-
-
-def _features(ctx: _Ctx, table: Any) -> dict[str, dict]:
-    from ..fusion._blocks import BLOCK_TYPES, STEP_OPTIONS, extractor_options
-
+def _features(table: Any) -> dict[str, BlockSpec]:
     if not isinstance(table, dict):
-        raise ctx.error("[features] must be a table of blocks, e.g. [features.audio]")
-    out: dict[str, dict] = {}
+        raise ConfigError("[features] must be a table of blocks, e.g. [features.audio]")
+    out: dict[str, BlockSpec] = {}
     for name, block in table.items():
         where = f"[features.{name}]"
         if not isinstance(block, dict):
-            raise ctx.error(f"{where} must be a table with a 'type' key")
+            raise ConfigError(f"{where} must be a table with a 'type' key")
         if "__" in name or "." in name:
-            raise ctx.error(f"{where}: block names may not contain '__' or '.'")
-        type_name = block.get("type")
-        if type_name not in BLOCK_TYPES:
-            raise ctx.error(
-                f"unknown feature type {type_name!r} in {where}; valid: "
-                f"{', '.join(sorted(BLOCK_TYPES))}"
-            )
-        options = {k: v for k, v in block.items() if k != "type"}
-        try:
-            accepted = extractor_options(type_name)
-        except ConfigError:
-            accepted = None  # extractor not importable yet: building will say so
-            logger.debug("cannot check the options of feature type %r", type_name)
-        if accepted is not None:
-            valid = ["type", *sorted(set(accepted) | STEP_OPTIONS)]
-            ctx.check_keys(block, valid, where)
-        if "weight" in options and (
-            _is_bool(options["weight"])
-            or not isinstance(options["weight"], (int, float))
-            or options["weight"] < 0
-        ):
-            raise ctx.error(f"{where}.weight={options['weight']!r} must be a number >= 0")
-        for flag in ("scale", "speaker_normalization"):
-            if flag in options and not _is_bool(options[flag]):
-                raise ctx.error(f"{where}.{flag}={options[flag]!r} must be true or false")
-        if "pca" in options:
-            from ..fusion._early import _pca_value
-
-            try:
-                _pca_value(name, options["pca"])
-            except ConfigError as exc:
-                raise ctx.error(f"{where}: {exc}") from None
-        k = options.get("select_k", "all")
-        if not (k == "all" or (_is_int(k) and k > 0)):
-            raise ctx.error(f"{where}.select_k={k!r} must be an integer >= 1")
-        if type_name == "frames":
-            fixed = [k for k in ("pca", "select_k", "weight") if k in options]
-            fixed += [k for k in ("scale", "speaker_normalization") if options.get(k)]
-            if fixed:
-                raise ctx.error(
-                    f"{where}: a frames block keeps its row layout (length, dim, max_frames, "
-                    "frames) for the sequence model, which normalises frames itself; drop "
-                    f"{', '.join(fixed)}"
-                )
-            options.setdefault("speaker_normalization", False)  # even in a normalised spec
-        if type_name == "extra" and ("columns" in options) == ("file" in options):
-            raise ctx.error(f"{where}: an extra block needs exactly one of columns=[...] or file")
-        out[name] = {"type": type_name, "options": options}
+            raise ConfigError(f"{where}: block names may not contain '__' or '.'")
+        check_block(name, block)  # the registry: a known type, options its extractor takes
+        out[name] = BlockSpec.from_table(name, block)  # the step options' values
     return out
 
 
-def _fusion(ctx: _Ctx, value: Any) -> tuple[str, dict]:
-    from ..fusion._build import FUSIONS
+def _classifier(value: Any, where: str) -> ClassifierSpec:
+    clf = ClassifierSpec.from_table(value, where)
+    check_classifier(clf.name, clf.estimator_params, where)
+    return clf
 
-    table = {"type": value} if isinstance(value, str) else value
-    if not isinstance(table, dict) or table.get("type") not in FUSIONS:
-        got = table.get("type") if isinstance(table, dict) else table
-        raise ctx.error(f"unknown fusion {got!r}; valid: {', '.join(FUSIONS)}")
-    kind = table["type"]
-    ctx.check_keys(table, FUSION_KEYS[kind], f"[fusion] (type {kind!r})")
-    opts: dict[str, Any] = {}
-    for k, v in table.items():
-        if k == "type":
-            continue
+
+def _fusion(value: Any) -> FusionSpec:
+    fusion = FusionSpec.from_table(value)
+    for k, v in fusion.options.items():
         if k == "meta":
-            opts["meta"] = _named_table(ctx, v, "[fusion.meta]")
+            check_classifier(v.name, v.estimator_params, "[fusion.meta]")
         elif k == "classifiers":
-            if not isinstance(v, dict):
-                raise ctx.error("[fusion.classifiers] must be a table of branch classifiers")
-            opts["classifiers"] = {
-                b: _named_table(ctx, c, f"[fusion.classifiers.{b}]") for b, c in v.items()
-            }
-        elif k == "temperature":
-            if _is_bool(v) or not isinstance(v, (int, float)) or v <= 0:
-                raise ctx.error(f"fusion.temperature={v!r} must be a number > 0")
-            opts[k] = float(v)
-        elif k == "confidence":
-            if v not in ("max_prob", "entropy"):
-                raise ctx.error(f"fusion.confidence={v!r}; valid: max_prob, entropy")
-            opts[k] = v
-        elif k == "cv":
-            if not _is_int(v) or v < 2:
-                raise ctx.error(f"fusion.cv={v!r} must be an integer >= 2")
-            opts[k] = v
-        elif k == "branches":
-            if v not in ("modality", "block"):
-                raise ctx.error(f"fusion.branches={v!r}; valid: modality, block")
-            opts[k] = v
-        elif k == "weights":
-            if not isinstance(v, (list, dict)):
-                raise ctx.error(f"fusion.weights={v!r} must be a list or a table of numbers")
-            opts[k] = v
-    return kind, opts
+            for b, c in v.items():
+                check_classifier(c.name, c.estimator_params, f"[fusion.classifiers.{b}]")
+    return fusion
 
 
-def _cv(ctx: _Ctx, table: Any) -> dict[str, Any]:
-    if not isinstance(table, dict):
-        raise ctx.error("[cv] must be a table")
-    ctx.check_keys(table, CV_KEYS, "[cv]")
-    cv = {**DEFAULT_CV, **table}
-    if cv["scheme"] not in CV_SCHEMES:
-        raise ctx.error(f"unknown cv.scheme {cv['scheme']!r}; valid: {', '.join(CV_SCHEMES)}")
-    if cv["inner"] is not None and cv["inner"] not in INNER_SCHEMES:
-        raise ctx.error(f"unknown cv.inner {cv['inner']!r}; valid: {', '.join(INNER_SCHEMES)}")
-    for k in ("n_splits", "inner_splits"):
-        if cv[k] is not None and (not _is_int(cv[k]) or cv[k] < 2):
-            raise ctx.error(f"cv.{k}={cv[k]!r} must be an integer >= 2")
-    if not isinstance(cv["groups"], str) or not cv["groups"]:
-        raise ctx.error(f"cv.groups={cv['groups']!r} must be a column name")
-    return cv
-
-
-def _scoring(ctx: _Ctx, value: Any) -> str:
+def _scoring(value: Any) -> str:
     from sklearn.metrics import get_scorer_names
 
     name = SCORING_ALIASES.get(value, value) if isinstance(value, str) else value
     if not isinstance(name, str) or name not in get_scorer_names():
-        raise ctx.error(
+        raise ConfigError(
             f"unknown scoring {value!r}; use ua, wa, macro_f1, weighted_f1 or a scikit-learn "
             "scorer name such as balanced_accuracy or f1_macro"
         )
@@ -464,77 +310,74 @@ def load_spec(
     file, the table and the valid choices.
     """
     data, src, file_dir = _read(path_or_dict, source)
-    ctx = _Ctx(src)
+    try:
+        spec = _parse(data, src, str(base_dir) if base_dir is not None else file_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"{src}: {exc}") from None
+    return spec
+
+
+def _parse(data: Any, src: str, base_dir: str | None) -> PipelineSpec:
     if not isinstance(data, dict):
-        raise ctx.error("a spec must be a table")
-    ctx.check_keys(data, TOP_KEYS, "the top-level table")
+        raise ConfigError("a spec must be a table")
+    check_keys(data, TOP_KEYS, "the top-level table")
     name = data.get("name", "spec")
     if not isinstance(name, str) or not name:
-        raise ctx.error(f"name={name!r} must be a non-empty string")
+        raise ConfigError(f"name={name!r} must be a non-empty string")
     description = data.get("description", "")
     if not isinstance(description, str):
-        raise ctx.error("description must be a string")
+        raise ConfigError("description must be a string")
     measured = data.get("measured", "")  # documentation only: figures shown by `pipelines`
     if not isinstance(measured, str):
-        raise ctx.error("measured must be a string (the spec's measured figures, one line)")
-    features = _features(ctx, data.get("features", {}))
-    fusion, fusion_options = _fusion(ctx, data.get("fusion", "early"))
+        raise ConfigError("measured must be a string (the spec's measured figures, one line)")
+    features = _features(data.get("features", {}))
+    fusion = _fusion(data.get("fusion", "early"))
     if "classifier" not in data:
-        raise ctx.error("missing [classifier] table; add one with name = 'svc' (or another)")
-    classifier = _named_table(ctx, data["classifier"], "[classifier]")
-    cv = _cv(ctx, data.get("cv", {}))
-    scoring = _scoring(ctx, data.get("scoring", "balanced_accuracy"))
-    sn = data.get("speaker_normalization", False)
-    if not _is_bool(sn):
-        raise ctx.error(f"speaker_normalization={sn!r} must be true or false")
+        raise ConfigError("missing [classifier] table; add one with name = 'svc' (or another)")
+    classifier = _classifier(data["classifier"], "[classifier]")
+    cv = CVSpec.from_table(data.get("cv", {}))
+    scoring = _scoring(data.get("scoring", "balanced_accuracy"))
+    sn = check_value("speaker_normalization", data.get("speaker_normalization", False))
     grid_table = data.get("grid", {})
     if not isinstance(grid_table, dict):
-        raise ctx.error("[grid] must be a table of parameter lists")
+        raise ConfigError("[grid] must be a table of parameter lists")
     spec = PipelineSpec(
         name=name,
         description=description,
         features=features,
         fusion=fusion,
-        fusion_options=fusion_options,
         classifier=classifier,
-        grid={},
         cv=cv,
         scoring=scoring,
         speaker_normalization=sn,
         measured=measured,
         source=src,
-        base_dir=str(base_dir) if base_dir is not None else file_dir,
+        base_dir=base_dir,
     )
     from ..fusion._build import pipeline_layout
 
-    try:
-        pipeline_layout(spec)
-    except ConfigError as exc:
-        raise ctx.error(str(exc)) from None
-    spec.grid = _grid(ctx, spec, grid_table)
+    pipeline_layout(spec)
+    spec.grid = _grid(spec, grid_table)
     return spec
 
 
-def _grid(ctx: _Ctx, spec: PipelineSpec, table: dict) -> dict[str, list]:
+def _grid(spec: PipelineSpec, table: dict) -> dict[str, list]:
+    """The grid's lists, each value checked by the translation that will use it."""
     from ..fusion._build import translate_params
     from ..models import DEFAULT_GRIDS
 
     grid: dict[str, list] = {}
-    flat = _flatten_grid(table)
-    for key, values in flat.items():
+    for key, values in _flatten_grid(table).items():
         if key == "classifier" and values == "default":
-            for p, vals in DEFAULT_GRIDS.get(spec.classifier["name"], {}).items():
+            for p, vals in DEFAULT_GRIDS.get(spec.classifier.name, {}).items():
                 grid.setdefault(f"classifier.{p}", list(vals))
             continue
         if not isinstance(values, list) or not values:
-            raise ctx.error(
+            raise ConfigError(
                 f"grid.{key} = {values!r} must be a non-empty list of values, e.g. [1, 10]"
             )
         grid[key] = values
     for key, values in grid.items():
         for v in values:
-            try:
-                translate_params(spec, {key: v})
-            except ConfigError as exc:
-                raise ctx.error(str(exc)) from None
+            translate_params(spec, {key: v})
     return grid

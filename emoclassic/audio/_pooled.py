@@ -818,6 +818,9 @@ class PooledFeatures(AudioExtractor):
         Runtime options of :class:`~emoclassic.features.BaseExtractor` (not part of cache keys).
     """
 
+    #: the configuration and names are the parameters' and the recipes' (code) alone
+    _identity_from_code = True
+
     def __init__(
         self,
         preset: str = "default",

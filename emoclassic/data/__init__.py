@@ -4,21 +4,68 @@ Everything downstream (features, evaluation, the CLI) consumes one table of utte
 manifest; this subpackage produces and checks it and knows nothing about features or models.
 New inputs for prediction (audio files and folders, a transcript, text alone) become manifest
 rows here too.
+
+Names are imported on first use: pandas (about 0.3 s) and the demo generator's scipy.signal
+load only when asked for, so ``import emoclassic.data`` (and the CLI's start) stays fast, and
+the fully cached command-line path reads plain manifests without pandas
+(:mod:`emoclassic.data._rows`).
 """
 
-from ._acted import read_cremad, read_emodb, read_ravdess, read_savee, read_tess
-from ._corpora import CORPORA, load_corpus, load_manifest_or_corpus, read_corpus
-from ._iemocap import read_iemocap
-from ._inputs import AUDIO_EXTENSIONS, collect_audio_files, files_to_manifest, prediction_inputs
-from ._labels import CANONICAL_EMOTIONS, is_canonical, to_canonical
-from ._manifest import (
-    MANIFEST_COLUMNS,
-    SPLITS,
-    read_manifest,
-    validate_manifest,
-    write_manifest,
-)
-from ._meld import read_meld, repair_mojibake
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the names below, for type checkers and editors
+    from ._acted import read_cremad, read_emodb, read_ravdess, read_savee, read_tess
+    from ._corpora import CORPORA, load_corpus, load_manifest_or_corpus, read_corpus
+    from ._demo import make_demo_corpus, make_scale_corpus
+    from ._iemocap import read_iemocap
+    from ._inputs import (
+        AUDIO_EXTENSIONS,
+        collect_audio_files,
+        files_to_manifest,
+        prediction_inputs,
+    )
+    from ._labels import CANONICAL_EMOTIONS, is_canonical, to_canonical
+    from ._manifest import (
+        MANIFEST_COLUMNS,
+        SPLITS,
+        read_manifest,
+        validate_manifest,
+        write_manifest,
+    )
+    from ._meld import read_meld, repair_mojibake
+
+# public name -> submodule that defines it (imported on first access)
+_LAZY = {
+    "read_cremad": "_acted",
+    "read_emodb": "_acted",
+    "read_ravdess": "_acted",
+    "read_savee": "_acted",
+    "read_tess": "_acted",
+    "CORPORA": "_corpora",
+    "load_corpus": "_corpora",
+    "load_manifest_or_corpus": "_corpora",
+    "read_corpus": "_corpora",
+    "make_demo_corpus": "_demo",
+    "make_scale_corpus": "_demo",
+    "read_iemocap": "_iemocap",
+    "AUDIO_EXTENSIONS": "_inputs",
+    "collect_audio_files": "_inputs",
+    "files_to_manifest": "_inputs",
+    "prediction_inputs": "_inputs",
+    "CANONICAL_EMOTIONS": "_labels",
+    "is_canonical": "_labels",
+    "to_canonical": "_labels",
+    "MANIFEST_COLUMNS": "_manifest",
+    "SPLITS": "_manifest",
+    "read_manifest": "_manifest",
+    "validate_manifest": "_manifest",
+    "write_manifest": "_manifest",
+    "read_meld": "_meld",
+    "repair_mojibake": "_meld",
+}
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -51,14 +98,13 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # The demo generator pulls in scipy.signal; import it on first use so that
-    # ``import emoclassic.data`` (and the CLI's start) stays fast.
-    if name in ("make_demo_corpus", "make_scale_corpus"):
-        from . import _demo
-
-        return getattr(_demo, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), "make_demo_corpus", "make_scale_corpus"})
+    return sorted(set(globals()) | set(__all__))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -23,6 +22,7 @@ import pandas as pd
 from .._atomic import atomic_path
 from .._paths import shown_path
 from ..exceptions import DataError
+from ._rows import MANIFEST_COLUMNS, SPLITS, _is_missing, normalise_columns
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -34,144 +34,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS: tuple[str, ...] = (
-    "id",
-    "path",
-    "text",
-    "label",
-    "label_original",
-    "speaker",
-    "dialogue_id",
-    "utterance_index",
-    "split",
-    "start",
-    "end",
-    "corpus",
-)
-SPLITS: tuple[str, ...] = ("train", "dev", "test")
-
-_STR_COLUMNS = (
-    "id",
-    "path",
-    "text",
-    "label",
-    "label_original",
-    "speaker",
-    "dialogue_id",
-    "split",
-    "corpus",
-)
-_SPLIT_ALIASES = {
-    "val": "dev",
-    "valid": "dev",
-    "validation": "dev",
-    "development": "dev",
-    "training": "train",
-    "testing": "test",
-}
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
 _MAX_LISTED = 3
-
-
-# --------------------------------------------------------------------------- value helpers
-def _is_missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, (float, np.floating)):
-        return bool(np.isnan(value))
-    return False
-
-
-def _to_str(value: Any) -> str | None:
-    """A cell as a stripped string, or None when missing/blank; ``3.0`` reads as ``"3"``."""
-    if _is_missing(value):
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        text = str(bool(value))
-    elif isinstance(value, (float, np.floating)) and float(value).is_integer():
-        text = str(int(value))
-    else:
-        text = str(value)
-    text = text.strip()
-    return text or None
-
-
-def _to_float(value: Any) -> float:
-    """Parse a seconds value; raises ValueError with a readable reason."""
-    if _is_missing(value):
-        return math.nan
-    if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            return math.nan
-    number = float(value)
-    if math.isnan(number):
-        return math.nan
-    if math.isinf(number):
-        raise ValueError("is infinite")
-    return number
-
-
-def _to_int(value: Any) -> int | None:
-    if _is_missing(value):
-        return None
-    if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            return None
-    number = float(value)
-    if not number.is_integer():
-        raise ValueError("is not a whole number")
-    return int(number)
-
-
-# --------------------------------------------------------------------------- problems
-class _Problems:
-    """Collects row problems so the user sees the first one (by row) and how many more."""
-
-    def __init__(self, source: str):
-        self.source = source
-        self.ids: list[str | None] = []
-        self._items: list[tuple[int, int, str, str, str]] = []
-
-    def add(self, row: int, column: str, problem: str, fix: str) -> None:
-        self._items.append((row, len(self._items), column, problem, fix))
-
-    def messages(self) -> list[str]:
-        out = []
-        for row, _, column, problem, fix in sorted(self._items):
-            where = f"row {row + 1}"
-            row_id = self.ids[row] if row < len(self.ids) else None
-            if row_id is not None:
-                where += f" (id {row_id!r})"
-            out.append(f"{self.source}: {where}, column {column!r}: {problem}; {fix}")
-        return out
-
-    def raise_if_any(self) -> None:
-        items = self.messages()
-        if not items:
-            return
-        message = items[0]
-        if len(items) > 1:
-            message += f" (and {len(items) - 1} more problem(s) in this manifest)"
-        error = DataError(message)
-        error.problems = items  # type: ignore[attr-defined]
-        raise error
-
-
-# --------------------------------------------------------------------------- normalisation
-def _resolve_path(value: str, base_dir: str) -> str:
-    expanded = os.path.expanduser(value)
-    if not os.path.isabs(expanded):
-        expanded = os.path.join(base_dir, expanded)
-    return os.path.abspath(expanded)
-
-
-def _relative(path: str, base_dir: str) -> str:
-    try:
-        return Path(os.path.relpath(path, base_dir)).as_posix()
-    except ValueError:  # another drive on Windows
-        return path
 
 
 def _relative_if_inside(path: str, base_dir: str) -> str:
@@ -182,10 +46,6 @@ def _relative_if_inside(path: str, base_dir: str) -> str:
     if rel == os.pardir or rel.startswith(os.pardir + os.sep):
         return path
     return Path(rel).as_posix()
-
-
-def _fmt_seconds(value: float) -> str:
-    return "" if math.isnan(value) else f"{value:g}"
 
 
 def _normalise(
@@ -212,181 +72,32 @@ def _normalise(
         dup = sorted({c for c in frame.columns[frame.columns.duplicated()]})
         raise DataError(f"{source}: column(s) {dup} appear twice; rename or drop the copies")
     n = len(frame)
-    base = os.path.abspath(base_dir) if base_dir is not None else os.getcwd()
-    resolved_against = (
-        f"relative paths resolve against {base}, the manifest's folder"
-        if base_dir is not None
-        else f"relative paths resolve against the working folder {base}"
+    values = normalise_columns(
+        {name: frame[name].tolist() for name in frame.columns if name in MANIFEST_COLUMNS},
+        n,
+        base_dir=base_dir,
+        source=source,
+        require_labels=require_labels,
+        check_files=check_files,
     )
-    problems = _Problems(source)
 
-    def column(name: str) -> list[Any]:
-        return frame[name].tolist() if name in frame.columns else [None] * n
-
-    strings = {name: [_to_str(v) for v in column(name)] for name in _STR_COLUMNS}
-    # Text keeps its inner whitespace; only blank transcripts count as missing.
-    strings["text"] = [
-        None if _is_missing(v) or not str(v).strip() else str(v) for v in column("text")
-    ]
-
-    starts: list[float] = []
-    ends: list[float] = []
-    for name, target in (("start", starts), ("end", ends)):
-        for i, value in enumerate(column(name)):
-            try:
-                number = _to_float(value)
-            except (TypeError, ValueError) as exc:
-                reason = str(exc) if "infinite" in str(exc) else "is not a number"
-                problems.add(i, name, f"value {value!r} {reason}", "give seconds, e.g. 1.25")
-                number = math.nan
-            if number < 0:
-                problems.add(i, name, f"value {number:g} is negative", "give seconds >= 0")
-            target.append(number)
-
-    paths = [_resolve_path(p, base) if p is not None else None for p in strings["path"]]
-
-    has_ids = "id" in frame.columns
-    ids: list[str | None] = []
-    for i in range(n):
-        given = strings["id"][i]
-        if given is not None or has_ids:
-            ids.append(given)
-            continue
-        if paths[i] is not None:
-            derived = _relative(paths[i], base)
-            if not (math.isnan(starts[i]) and math.isnan(ends[i])):
-                derived += f"#{_fmt_seconds(starts[i])}-{_fmt_seconds(ends[i])}"
-            ids.append(derived)
-        else:
-            ids.append(f"row{i + 1}")
-
-    indices: list[int | None] = []
-    for i, value in enumerate(column("utterance_index")):
-        try:
-            indices.append(_to_int(value))
-        except (TypeError, ValueError):
-            problems.add(
-                i,
-                "utterance_index",
-                f"value {value!r} is not a whole number",
-                "give the utterance's position in its dialogue (0, 1, 2...) or leave it empty",
-            )
-            indices.append(None)
-
-    labels = strings["label"]
-    originals = [
-        o if o is not None else lab
-        for o, lab in zip(strings["label_original"], labels, strict=True)
-    ]
-    splits: list[str | None] = []
-    corpora = [c if c is not None else "user" for c in strings["corpus"]]
-
-    seen_ids: dict[str, int] = {}
-    seen_segments: dict[tuple[str, float | None, float | None], int] = {}
-    for i in range(n):
-        row_id = ids[i]
-        duplicate_path = False
-        if paths[i] is None and strings["text"][i] is None:
-            problems.add(
-                i,
-                "path",
-                "the row has neither an audio path nor a text",
-                "give a path, a text or both, or drop the row",
-            )
-        if labels[i] is None and require_labels:
-            problems.add(
-                i,
-                "label",
-                "the label is empty",
-                "fill it in or drop the row (unlabelled data is read with require_labels=False)",
-            )
-
-        split = strings["split"][i]
-        if split is not None:
-            split = _SPLIT_ALIASES.get(split.lower(), split.lower())
-            if split not in SPLITS:
-                problems.add(
-                    i,
-                    "split",
-                    f"unknown split {strings['split'][i]!r}",
-                    f"use one of {', '.join(SPLITS)} or leave it empty",
-                )
-        splits.append(split)
-
-        start, end = starts[i], ends[i]
-        if not math.isnan(start) and not math.isnan(end) and start >= end:
-            problems.add(
-                i,
-                "start",
-                f"start {start:g} s is not before end {end:g} s",
-                "swap or fix the segment times",
-            )
-
-        path = paths[i]
-        if path is not None:
-            key = (
-                path,
-                None if math.isnan(start) else start,
-                None if math.isnan(end) else end,
-            )
-            if key in seen_segments:
-                problems.add(
-                    i,
-                    "path",
-                    f"duplicate path {path} (same file and segment as row "
-                    f"{seen_segments[key] + 1})",
-                    "drop the repeated row or give distinct start/end times",
-                )
-                duplicate_path = True
-            else:
-                seen_segments[key] = i
-            if check_files and not os.path.isfile(path):
-                what = "is a folder, not a file" if os.path.isdir(path) else "not found"
-                problems.add(
-                    i,
-                    "path",
-                    f"audio file {what}: {path}",
-                    f"fix the path ({resolved_against}) or pass check_files=False",
-                )
-
-        if row_id is None:
-            problems.add(
-                i,
-                "id",
-                "the id is empty",
-                "give every row an id, or drop the id column so ids are derived from paths",
-            )
-        elif row_id in seen_ids:
-            if not (duplicate_path and not has_ids):  # a derived id repeats the path problem
-                problems.add(
-                    i,
-                    "id",
-                    f"duplicate id (first used at row {seen_ids[row_id] + 1})",
-                    "make the ids unique or drop the repeated row",
-                )
-        else:
-            seen_ids[row_id] = i
-
-    problems.ids = ids
-    problems.raise_if_any()
-
-    def obj(values: list[Any]) -> pd.Series:
-        return pd.Series(values, dtype=object)
+    def obj(name: str) -> pd.Series:
+        return pd.Series(values[name], dtype=object)
 
     out = pd.DataFrame(
         {
-            "id": obj(ids),
-            "path": obj(paths),
-            "text": obj(strings["text"]),
-            "label": obj(labels),
-            "label_original": obj(originals),
-            "speaker": obj(strings["speaker"]),
-            "dialogue_id": obj(strings["dialogue_id"]),
-            "utterance_index": pd.array(indices, dtype="Int64"),
-            "split": obj(splits),
-            "start": np.asarray(starts, dtype=float),
-            "end": np.asarray(ends, dtype=float),
-            "corpus": obj(corpora),
+            "id": obj("id"),
+            "path": obj("path"),
+            "text": obj("text"),
+            "label": obj("label"),
+            "label_original": obj("label_original"),
+            "speaker": obj("speaker"),
+            "dialogue_id": obj("dialogue_id"),
+            "utterance_index": pd.array(values["utterance_index"], dtype="Int64"),
+            "split": obj("split"),
+            "start": np.asarray(values["start"], dtype=float),
+            "end": np.asarray(values["end"], dtype=float),
+            "corpus": obj("corpus"),
         }
     )
     extras = [c for c in frame.columns if c not in MANIFEST_COLUMNS]

@@ -3,14 +3,51 @@
 :func:`precompute` is the one path by which cross-validation, fitting, scoring and prediction
 get their features: every block once per row, :class:`Failure` records for the rows that
 could not be computed, and :class:`FeatureTables` that the estimators read afterwards.
+
+Names are imported on first use (as in :mod:`emoclassic`): the base extractor pulls in
+scikit-learn (about 1 s), which a fully cached command-line run
+(:func:`cached_extraction`) never needs.
 """
 
-from ._base import BaseExtractor, ExtractionResult, Item, extract
-from ._failure import Failure
-from ._precompute import Precomputed, block_extractors, precompute
-from ._save import FEATURE_FILE_SUFFIXES, save_features
-from ._store import FeatureStore, file_identity, make_key, resolve_store
-from ._tables import FeatureTables, TableLookup, config_key, use_tables, with_lookups
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the names below, for type checkers and editors
+    from ._base import BaseExtractor, Item, extract
+    from ._cached import cached_extraction, remember_extraction
+    from ._failure import Failure
+    from ._precompute import Precomputed, block_extractors, precompute
+    from ._result import ExtractionResult
+    from ._save import FEATURE_FILE_SUFFIXES, save_features
+    from ._store import FeatureStore, file_identity, make_key, resolve_store
+    from ._tables import FeatureTables, TableLookup, config_key, use_tables, with_lookups
+
+# public name -> submodule that defines it (imported on first access)
+_LAZY = {
+    "BaseExtractor": "_base",
+    "Item": "_base",
+    "extract": "_base",
+    "cached_extraction": "_cached",
+    "remember_extraction": "_cached",
+    "ExtractionResult": "_result",
+    "Failure": "_failure",
+    "Precomputed": "_precompute",
+    "block_extractors": "_precompute",
+    "precompute": "_precompute",
+    "FEATURE_FILE_SUFFIXES": "_save",
+    "save_features": "_save",
+    "FeatureStore": "_store",
+    "file_identity": "_store",
+    "make_key": "_store",
+    "resolve_store": "_store",
+    "FeatureTables": "_tables",
+    "TableLookup": "_tables",
+    "config_key": "_tables",
+    "use_tables": "_tables",
+    "with_lookups": "_tables",
+}
 
 __all__ = [
     "BaseExtractor",
@@ -20,8 +57,10 @@ __all__ = [
     "Precomputed",
     "TableLookup",
     "block_extractors",
+    "cached_extraction",
     "config_key",
     "precompute",
+    "remember_extraction",
     "use_tables",
     "with_lookups",
     "FeatureStore",
@@ -33,3 +72,16 @@ __all__ = [
     "FEATURE_FILE_SUFFIXES",
     "save_features",
 ]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..exceptions import BatchError, ConfigError, EmoclassicError
 from ._failure import Failure
+from ._result import ExtractionResult
 from ._store import FeatureStore, key_prefix, resolve_store
 
 logger = logging.getLogger(__name__)
@@ -47,20 +48,6 @@ class Item:
     id: str
     key_parts: tuple | None
     payload: Any = field(default=None, compare=False, repr=False)
-
-
-@dataclass
-class ExtractionResult:
-    """Features of the items that worked, their ids, and what failed and why."""
-
-    features: np.ndarray
-    ids: list[str]
-    failures: list[Failure]
-    feature_names: list[str]
-    ok: np.ndarray  # boolean mask over the input rows
-    #: rows served by the feature store, and rows computed by this call
-    n_cached: int = 0
-    n_computed: int = 0
 
 
 def _item_path(item: Item) -> str | None:
@@ -137,6 +124,11 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
     _chunk_size: int = 8
     #: name of the kind of item in messages
     _item_noun: str = "item"
+    #: True (set by a class itself, not inherited) when ``_config()`` and
+    #: ``get_feature_names_out()`` follow from the parameters and emoclassic's own code alone
+    #: (no model file, no other package's version): a fully cached command-line run may then
+    #: answer from the store without building the extractor (:mod:`._cached`)
+    _identity_from_code: bool = False
 
     # -- to implement -------------------------------------------------------------------
     def _items(self, X) -> list[Item]:  # pragma: no cover - abstract

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,16 @@ from ..exceptions import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FeatureStore", "file_identity", "key_prefix", "make_key", "resolve_store"]
+__all__ = [
+    "FeatureStore",
+    "config_prefix",
+    "file_identity",
+    "key_function",
+    "key_prefix",
+    "make_key",
+    "read_vector",
+    "resolve_store",
+]
 
 #: Bump when a change to extraction code alters stored values without changing configurations.
 STORE_FORMAT = 1
@@ -70,9 +80,23 @@ def make_key(*parts: Any) -> str:
 
 def key_prefix(config: Any):
     """``make_key`` with the first part serialised once: the fast path for many items."""
+    return key_function(config_prefix(config))
+
+
+def config_prefix(config: Any) -> str:
+    """The text every key of ``config`` starts from (store format, package version, config).
+
+    A fully cached run that knows this text (see :mod:`emoclassic.features._cached`) makes the
+    same keys through :func:`key_function` without building the extractor.
+    """
     from .. import __version__
 
-    head = hashlib.sha256(_dumps([STORE_FORMAT, __version__, config]).encode("utf-8"))
+    return _dumps([STORE_FORMAT, __version__, config])
+
+
+def key_function(prefix: str):
+    """Keys over item parts, all starting from ``prefix`` (from :func:`config_prefix`)."""
+    head = hashlib.sha256(prefix.encode("utf-8"))
 
     def key(*parts: Any) -> str:
         h = head.copy()
@@ -80,6 +104,33 @@ def key_prefix(config: Any):
         return h.hexdigest()
 
     return key
+
+
+#: What ``np.save`` writes before a 1-D little-endian float32 vector (format 1.0): the magic,
+#: then a 2-byte header length, then this dict padded with spaces to a 64-byte boundary.
+_NPY_MAGIC = b"\x93NUMPY\x01\x00"
+_NPY_VECTOR = re.compile(rb"\{'descr': '<f4', 'fortran_order': False, 'shape': \((\d+),\), \} *\n")
+
+
+def read_vector(path: str | os.PathLike) -> np.ndarray:
+    """The array in one store entry, as ``np.load(path, allow_pickle=False)`` returns it.
+
+    Every entry the store writes is a 1-D float32 ``.npy`` file with one fixed header, which
+    this reads with one ``read()`` and a regular expression; anything else (another dtype or
+    shape, a truncated or foreign file) goes to ``np.load``, which also raises its errors.
+    Why not ``np.load`` for all: it reads the header in pieces and parses it with
+    ``ast.literal_eval``. 400 entries of 853 floats: 19.4 ms through ``np.load`` (48 us each),
+    4.8 ms this way (12 us each); best of 5, one process, the project's shared 2-core machine
+    at load average 1.3.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if data[:8] == _NPY_MAGIC and len(data) > 10:
+        end = 10 + int.from_bytes(data[8:10], "little")
+        match = _NPY_VECTOR.fullmatch(data, 10, end)
+        if match is not None and len(data) - end == 4 * int(match.group(1)):
+            return np.frombuffer(data, dtype="<f4", offset=end).copy()
+    return np.load(path, allow_pickle=False)
 
 
 class FeatureStore:
@@ -113,7 +164,7 @@ class FeatureStore:
         """The stored array, or None on a miss (an unreadable entry counts as a miss)."""
         path = self._path(key)
         try:
-            arr = np.load(path, allow_pickle=False)
+            arr = read_vector(path)
         except FileNotFoundError:
             self.misses += 1
             return None

@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench bench-smoke venv clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,22 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check emoclassic tests benchmarks
+
+# Every benchmark script with --smoke (tiny generated input, seconds each), BENCH_JOBS at a
+# time (the slower folders first); each one's output goes to $(BENCH_LOGS)/<folder>_<script>.log,
+# shown when it fails.
+BENCH_SCRIPTS = $(foreach d,studies quality speed tools,$(sort $(wildcard benchmarks/$(d)/*.py)))
+BENCH_JOBS ?= 2
+BENCH_LOGS ?= artifacts/bench-smoke
+
+bench-smoke: $(STAMP)
+	@mkdir -p $(BENCH_LOGS); start=$$(date +%s); \
+	printf '%s\n' $(BENCH_SCRIPTS) | xargs -P $(BENCH_JOBS) -I{} sh -c \
+	  'log=$(BENCH_LOGS)/$$(basename $$(dirname {}))_$$(basename {} .py).log; t=$$(date +%s); \
+	   if $(BIN)/python {} --smoke >$$log 2>&1; then echo "ok   {} ($$(($$(date +%s) - t)) s)"; \
+	   else echo "FAIL {} ($$(($$(date +%s) - t)) s, log $$log):"; tail -n 25 $$log; exit 1; fi'; \
+	rc=$$?; echo "bench-smoke: $(words $(BENCH_SCRIPTS)) scripts in $$(($$(date +%s) - start)) s"; \
+	exit $$rc
 
 clean:
 	rm -rf $(VENV) build *.egg-info

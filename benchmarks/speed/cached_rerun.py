@@ -36,14 +36,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
-from benchmarks._common import (  # noqa: E402
-    add_smoke_flag,
-    machine,
-    make_clips,
-    markdown_table,
-    timed,
-    workdir,
-)
+from benchmarks import _common as bench  # noqa: E402
 
 
 def console_script() -> list[str]:
@@ -77,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="source trees to compare (each first on PYTHONPATH)")
     ap.add_argument("--root", default=None, help="folder for clips, caches and outputs "
                     "(default: a temporary folder, deleted)")
-    add_smoke_flag(ap)
-    args = ap.parse_args(argv)
+    args = bench.parse_args(ap, argv)
     if args.smoke:
         args.n, args.repeats, args.first_repeats = 20, 1, 1
     cli = console_script()
@@ -86,10 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         d: str(Path(d).resolve()) for d in args.code
     }
 
-    with workdir(args.root, prefix="emoclassic-cached-rerun-") as root:
-        make_clips(root / f"clips{args.n}", args.n, seconds=(1.0, 4.0))
+    with bench.workdir(args.root, prefix="emoclassic-cached-rerun-") as root:
+        bench.make_clips(root / f"clips{args.n}", args.n, seconds=(1.0, 4.0))
         manifest = root / f"clips{args.n}" / "manifest.csv"
-        before = machine()
+        before = bench.machine()
 
         def features(name: str, which: str) -> list[str]:
             folder = root / f"v{list(variants).index(name)}"
@@ -103,12 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(max(1, args.first_repeats)):
             for name, code in variants.items():
                 shutil.rmtree(root / f"v{list(variants).index(name)}", ignore_errors=True)
-                times[name]["first"].append(timed(run, features(name, "first"), code).wall)
+                times[name]["first"].append(bench.timed(run, features(name, "first"), code).wall)
         for _ in range(max(1, args.repeats)):  # interleaved: every run sees the same load
             for name, code in variants.items():
-                times[name]["startup"].append(timed(run, [*cli, "--help"], code).wall)
-                times[name]["cached"].append(timed(run, features(name, "cached"), code).wall)
-        after = machine()
+                times[name]["startup"].append(bench.timed(run, [*cli, "--help"], code).wall)
+                times[name]["cached"].append(bench.timed(run, features(name, "cached"), code).wall)
+        after = bench.machine()
 
         import numpy as np
 
@@ -133,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{' '.join(cli)}")
     print(f"load average before {before['load_avg']}, after {after['load_avg']} "
           f"({before['cpus']} cpus, {before['utc']})")
-    print(markdown_table(
+    print(bench.markdown_table(
         ["code", "start-up s", "first s", "cached s", "first ms/clip beyond start-up",
          "cached ms/clip beyond start-up", "(first - start-up) / (cached - start-up)",
          "cached output = first"], rows))

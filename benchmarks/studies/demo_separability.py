@@ -13,14 +13,14 @@ unweighted accuracy (balanced accuracy):
 The generator is tuned so that audio lands around 0.65-0.75, text around 0.55-0.65 and late
 fusion at least 5 points above the better single modality. Also reports generation time.
 
-    .venv/bin/python benchmarks/demo_separability.py [--seeds 0 1 2] [--out DIR]
+    .venv/bin/python benchmarks/studies/demo_separability.py [--seeds 0 1 2] [--out DIR]
+    .venv/bin/python benchmarks/studies/demo_separability.py --smoke   # one tiny corpus
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
-import time
+import sys
 import warnings
 from pathlib import Path
 
@@ -38,7 +38,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from emoclassic.data._demo import make_demo_corpus
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+from benchmarks import _common as bench  # noqa: E402
 
 
 def logmel_stats(paths, n_mels: int = 64) -> np.ndarray:
@@ -57,9 +58,8 @@ def evaluate(df: pd.DataFrame, *, n_splits: int = 4, seed: int = 0) -> dict[str,
     y = df["label"].to_numpy()
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     kw = {"cv": cv, "groups": df["speaker"].to_numpy()}
-    t0 = time.perf_counter()
-    audio = logmel_stats(df["path"])
-    t_feat = time.perf_counter() - t0
+    t = bench.timed(logmel_stats, df["path"])
+    audio, t_feat = t.result, t.wall
     d = audio.shape[1]
     acols = [f"a{i}" for i in range(d)]
     X = pd.DataFrame(audio, columns=acols)
@@ -95,19 +95,21 @@ def evaluate(df: pd.DataFrame, *, n_splits: int = 4, seed: int = 0) -> dict[str,
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore", category=UserWarning)  # small-fold class warnings
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--out", type=Path, default=None, help="keep the corpora here")
-    args = ap.parse_args()
+    args = bench.parse_args(ap, argv)
+    # the demo corpus's default size: 8 speakers x 4 classes x 12 (--smoke: 4 x 4 x 3, short)
+    size = {"speakers": 4, "per_class": 3, "seconds": (0.5, 1.0)} if args.smoke else {
+        "speakers": 8, "per_class": 12}
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        base = args.out or Path(tmp)
-        for seed in args.seeds:
-            t0 = time.perf_counter()
-            df = make_demo_corpus(base / f"seed{seed}", seed=seed)
-            r = {"seed": seed, "n": len(df), "generate_s": time.perf_counter() - t0}
+    with bench.workdir(None if args.smoke else args.out, prefix="demo_separability_") as base:
+        for seed in args.seeds[:1] if args.smoke else args.seeds:
+            t = bench.timed(bench.make_clips, base / f"seed{seed}", seed=seed, **size)
+            df = t.result
+            r = {"seed": seed, "n": len(df), "generate_s": t.wall}
             r.update(evaluate(df, seed=seed))
             r["late_margin"] = r["late_fusion"] - max(r["audio"], r["text"])
             r["early_margin"] = r["early_fusion"] - max(r["audio"], r["text"])

@@ -28,13 +28,16 @@ F1 first:
 - the context ablation in spec form (MiniLM + LR: no context, 1 past turn, 1 future turn, both;
   with and without speaker names; skip it with ``--no-ablation``).
 
-    .venv/bin/python benchmarks/quality.py --corpus emodb:/work/shared/data/emodb
-    .venv/bin/python benchmarks/quality.py --corpus meld:/work/shared/data/meld_text
+    .venv/bin/python benchmarks/quality/corpus.py --corpus emodb:/work/shared/data/emodb
+    .venv/bin/python benchmarks/quality/corpus.py --corpus meld:/work/shared/data/meld_text
+    .venv/bin/python benchmarks/quality/corpus.py --smoke   # a tiny demo corpus, both modes
 
 ``--out docs-table`` writes the table, with the command, into ``docs/benchmarks.md`` as the
 section ``## Quality: <Corpus>`` (replacing that section only, keeping the notes under
 :data:`NOTES_MARKER`); ``--out FILE.json`` saves the rows. Features go to ``--cache`` (default
-``artifacts/cache``) so a rerun only refits the models.
+``artifacts/cache``) so a rerun only refits the models. ``--smoke`` runs every row of both
+tables on a tiny generated demo corpus (audio + transcripts, then its transcripts alone) and
+writes the docs sections into a temporary copy of ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -42,24 +45,18 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as _dt
-import json
 import logging
 import os
 import re
 import sys
 import textwrap
-import time
 import warnings
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 import numpy as np  # noqa: E402
 
+from benchmarks import _common as bench  # noqa: E402
 from emoclassic._atomic import atomic_write_text  # noqa: E402
 from emoclassic.data import load_corpus  # noqa: E402
 from emoclassic.evaluation import run_cv  # noqa: E402
@@ -67,7 +64,7 @@ from emoclassic.spec import load_spec  # noqa: E402
 
 logger = logging.getLogger("quality")
 
-PIPES = ROOT / "pipelines"
+PIPES = bench.ROOT / "pipelines"
 
 #: the plain librosa-features baseline: log-mel band means and standard deviations, RBF SVC
 LOGMEL_BASELINE = {
@@ -178,14 +175,13 @@ def _has_split(manifest) -> bool:
 
 def _run_plan(plan, manifest, *, scheme, cache, n_jobs, rows) -> None:
     for label, protocol, spec in plan:
-        t = time.perf_counter()
-        rep = run_cv(spec, manifest, scheme=scheme, cache=cache, n_jobs=n_jobs)
+        t = bench.timed(run_cv, spec, manifest, scheme=scheme, cache=cache, n_jobs=n_jobs)
+        rep = t.result
         if not rows:  # the harness's majority baseline, on the same outer folds
             rows.append(_majority_row(rep))
         rows.append(_row(label, protocol, rep))
         logger.info("%-50s %-18s UA %.3f wF1 %.3f (%.0f s, load %.1f)", label, protocol,
-                    rows[-1]["ua"], rows[-1]["weighted_f1"], time.perf_counter() - t,
-                    os.getloadavg()[0])  # fmt: skip
+                    rows[-1]["ua"], rows[-1]["weighted_f1"], t.wall, bench.load1())  # fmt: skip
 
 
 FUSED_LABEL = "**`recommended-fusion.toml`** (ablation: fused)"
@@ -202,10 +198,9 @@ def _fusion_ablation(manifest, *, scheme, cache, n_jobs, rows) -> None:
     rows.append(_row(FUSED_LABEL, "inductive", rep))
 
 
-def run(corpus: str, *, scheme: str | None, cache: str, n_jobs: int, ablation: bool
+def run(manifest, *, scheme: str | None, cache: str, n_jobs: int, ablation: bool
         ) -> tuple[list[dict], str, str | None]:  # fmt: skip
-    """The rows for ``corpus``, the mode (``audio`` / ``text``) and the outer scheme used."""
-    manifest = load_corpus(corpus)
+    """The rows for ``manifest``, the mode (``audio`` / ``text``) and the outer scheme used."""
     rows: list[dict] = []
     if not _has_audio(manifest):
         scheme = scheme or ("split" if _has_split(manifest) else "group")
@@ -268,12 +263,10 @@ def table(rows: list[dict], mode: str = "audio") -> str:
     inner = "dev score" if mode == "text" else "inner CV"
     head = ["pipeline", "protocol", *(METRIC_NAMES[k] for k in order), inner,
             "best params (most frequent)", "CV s"]  # fmt: skip
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        cells = [r["row"], r["protocol"], *(_fmt(r[k]) for k in order), _fmt(r.get("inner")),
-                 r["best_params"], "" if r["cv_s"] is None else f"{r['cv_s']:.0f}"]  # fmt: skip
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    cells = [[r["row"], r["protocol"], *(_fmt(r[k]) for k in order), _fmt(r.get("inner")),
+              r["best_params"], "" if r["cv_s"] is None else f"{r['cv_s']:.0f}"]
+             for r in rows]  # fmt: skip
+    return bench.markdown_table(head, cells)
 
 
 def docs_section(title: str, rows: list[dict], command: str, scheme: str | None, mode: str,
@@ -285,7 +278,7 @@ def docs_section(title: str, rows: list[dict], command: str, scheme: str | None,
               f"average {load[0]:.1f} at the start, {load[1]:.1f} at the end)")
     if mode == "text":
         intro = (
-            f"Script: `benchmarks/quality.py`. Every row is `run_cv` with the `{scheme}` "
+            f"Script: `benchmarks/quality/corpus.py`. Every row is `run_cv` with the `{scheme}` "
             "scheme: " + ("the grid is tuned on `dev` alone (the single validation fold), the "
                           "chosen candidate is refitted on train+dev and scored once on `test`. "
                           if scheme == "split" else "speaker-grouped nested folds. ")
@@ -296,7 +289,7 @@ def docs_section(title: str, rows: list[dict], command: str, scheme: str | None,
             "with the dialogue context and speaker names of each row. " + timing + ".")
     else:
         intro = (
-            f"Script: `benchmarks/quality.py`. Nested speaker-grouped CV (`{scheme}` outer "
+            f"Script: `benchmarks/quality/corpus.py`. Nested speaker-grouped CV (`{scheme}` outer "
             "folds; the grid is tuned on grouped inner folds of each training part only, the "
             "outer test speaker is predicted once). UA = unweighted (balanced) accuracy, WA = "
             "accuracy; *inner CV* = the mean over outer folds of the chosen candidate's inner "
@@ -332,9 +325,26 @@ TITLES = {"emodb": "EmoDB", "ravdess": "RAVDESS", "cremad": "CREMA-D", "iemocap"
           "meld": "MELD"}  # fmt: skip
 
 
+def report(manifest, title: str, args, command: str, docs: Path) -> list[dict]:
+    """Run the rows, print the table, write it where ``args.out`` says; return the rows."""
+    load_start = bench.load1()
+    rows, mode, scheme = run(manifest, scheme=args.cv, cache=args.cache, n_jobs=args.jobs,
+                             ablation=not args.no_ablation)  # fmt: skip
+    load_end = bench.load1()
+    print(table(rows, mode))
+    if args.out == "docs-table":
+        atomic_write_text(docs, replace_section(
+            docs.read_text(encoding="utf-8"), title,
+            docs_section(title, rows, command, scheme, mode, (load_start, load_end))))  # fmt: skip
+        logger.info("wrote section 'Quality: %s' of %s", title, docs)
+    elif args.out:
+        bench.write_json(args.out, rows)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--corpus", required=True, help="NAME:DIR, e.g. emodb:/data/emodb")
+    ap.add_argument("--corpus", help="NAME:DIR, e.g. emodb:/data/emodb (required)")
     ap.add_argument("--cv", default=None,
                     help="outer scheme for every row (default: 'split' when the corpus has "
                          "train/test splits, else 'logo' for audio and 'group' for text)")
@@ -344,28 +354,27 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the ablation rows (fusion on audio corpora, context on text)")
     ap.add_argument("--out", default=None,
                     help="'docs-table' (write docs/benchmarks.md) or a .json file for the rows")
-    args = ap.parse_args(argv)
+    args = bench.parse_args(ap, argv)
+    if not args.corpus and not args.smoke:
+        ap.error("--corpus is required")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("emoclassic").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
-
-    load0 = os.getloadavg()[0]
-    rows, mode, scheme = run(args.corpus, scheme=args.cv, cache=args.cache, n_jobs=args.jobs,
-                             ablation=not args.no_ablation)  # fmt: skip
-    load1 = os.getloadavg()[0]
-    print(table(rows, mode))
-    if args.out == "docs-table":
+    command = "nice -n 10 .venv/bin/python benchmarks/quality/corpus.py " + " ".join(
+        a if " " not in a else repr(a) for a in (sys.argv[1:] if argv is None else argv))
+    docs = bench.ROOT / "docs" / "benchmarks.md"
+    if not args.smoke:
         title = args.corpus.partition(":")[0].partition("[")[0]
-        title = TITLES.get(title.lower(), title)
-        cmd = "nice -n 10 .venv/bin/python benchmarks/quality.py " + " ".join(
-            a if " " not in a else repr(a) for a in (sys.argv[1:] if argv is None else argv))
-        docs = ROOT / "docs" / "benchmarks.md"
-        atomic_write_text(docs, replace_section(
-            docs.read_text(encoding="utf-8"), title,
-            docs_section(title, rows, cmd, scheme, mode, (load0, load1))))  # fmt: skip
-        logger.info("wrote section 'Quality: %s' of %s", title, docs)
-    elif args.out:
-        atomic_write_text(Path(args.out), json.dumps(rows, indent=2) + "\n")
+        report(load_corpus(args.corpus), TITLES.get(title.lower(), title), args, command, docs)
+        return 0
+    with bench.workdir(prefix="bench_quality_") as tmp:  # the docs table goes to a copy of the docs
+        args.cache, args.out, args.jobs = str(tmp / "cache"), "docs-table", 1
+        demo = bench.make_clips(tmp / "demo", speakers=4, per_class=2, seconds=(0.5, 0.8))
+        smoke_docs = tmp / "benchmarks.md"
+        smoke_docs.write_text(docs.read_text(encoding="utf-8"), encoding="utf-8")
+        rows = {title: report(manifest, title, args, command, smoke_docs)
+                for title, manifest in (("Demo", demo), ("Demo text", demo.drop(columns="path")))}
+        bench.write_json(tmp / "rows.json", rows)
     return 0
 
 

@@ -1,7 +1,7 @@
 """Speed of the AlexNet audio branch: frozen embeddings (clips/s) and classifier fit time.
 
-Measures, on generated 1.5-3 s clips written as 16 kHz WAV files (or a real corpus with
-``--corpus DIR``):
+Measures, on generated 1.5-3 s speech-like clips (the demo corpus generator, 16 kHz WAV, 4
+emotion classes; ``benchmarks/_common.py``) or a real corpus (``--corpus DIR``):
 
 1. frozen ``fc7`` embeddings end to end (decode + log-mel image + forward pass, no cache) with
    ``--threads`` torch threads at each ``--sizes`` input size (target: >= 40 clips/s at 224 on
@@ -11,13 +11,13 @@ Measures, on generated 1.5-3 s clips written as 16 kHz WAV files (or a real corp
    channels_last, and the shipped one (normalisation folded into a single-channel conv1 run
    as a space-to-depth 3x3 convolution, channels_last, fixed-shape batches);
 3. ``AlexNetSpectrogramClassifier`` fit time on ``--fit-clips`` clips for ``--fit-epochs``
-   epochs (4 pitch classes), images computed first and timed apart.
+   epochs (the 4 classes of the generated clips), images computed first and timed apart.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_alexnet.py                 # full run (~3-5 min)
-    .venv/bin/python benchmarks/bench_alexnet.py --quick         # smoke run
-    .venv/bin/python benchmarks/bench_alexnet.py --corpus /work/shared/data/emodb/audio
+    .venv/bin/python benchmarks/speed/alexnet.py                 # full run (~3-5 min)
+    .venv/bin/python benchmarks/speed/alexnet.py --smoke         # 8 clips at 128, tiny fit
+    .venv/bin/python benchmarks/speed/alexnet.py --corpus /work/shared/data/emodb/audio
 
 The load average is printed with the figures: on a shared machine other processes compete for
 the same cores, and OpenMP threads that wait for each other make that cost more than its share.
@@ -27,55 +27,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-SR = 16000
-
-
-def make_clips(folder: Path, n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
-    """``n`` WAV clips of 1.5-3 s: a harmonic tone (class = pitch band) with vibrato and
-    noise, at varying levels. Returns paths and class labels (0-3)."""
-    import soundfile as sf
-
-    rng = np.random.default_rng(seed)
-    bands = [(100, 180), (180, 300), (300, 500), (500, 800)]
-    paths, labels = [], []
-    for i in range(n):
-        label = int(rng.integers(len(bands)))
-        dur = rng.uniform(1.5, 3.0)
-        t = np.arange(int(dur * SR)) / SR
-        f0 = rng.uniform(*bands[label]) * (1 + 0.02 * np.sin(2 * np.pi * rng.uniform(3, 7) * t))
-        phase = 2 * np.pi * np.cumsum(f0) / SR
-        y = sum(0.3 / k * np.sin(k * phase) for k in range(1, 6))
-        y = y * rng.uniform(0.2, 1.0) + 0.01 * rng.standard_normal(t.size)
-        path = folder / f"clip{i:05d}.wav"
-        sf.write(path, y.astype(np.float32), SR, subtype="PCM_16")
-        paths.append(str(path))
-        labels.append(label)
-    return paths, np.array(labels)
-
-
-def corpus_clips(folder: str, n: int) -> list[str]:
-    exts = {".wav", ".flac", ".ogg", ".mp3"}
-    paths = sorted(str(p) for p in Path(folder).rglob("*") if p.suffix.lower() in exts)
-    if not paths:
-        sys.exit(f"no audio files under {folder}")
-    return paths[:n]
-
-
-def best_of(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+from benchmarks import _common as bench  # noqa: E402
 
 
 def bench_embeddings(paths, size: int, threads: int, batch: int, repeat: int) -> dict:
@@ -88,20 +50,18 @@ def bench_embeddings(paths, size: int, threads: int, batch: int, repeat: int) ->
     from emoclassic.audio._torchutil import AlexNet
 
     emb = AlexNetEmbedder(input_size=size, n_threads=threads, batch_size=batch)
-    t0 = time.perf_counter()
-    net = _frozen_net(None, 0)
-    build = time.perf_counter() - t0
+    build = bench.timed(_frozen_net, None, 0)
+    net = build.result
     emb.transform(paths[:batch])  # warm-up: oneDNN primitives for this shape
     n = len(paths)
-    total = best_of(lambda: emb.transform(paths), repeat)
+    total = bench.best_of(partial(emb.transform, paths), repeat).wall
 
     def images():  # as the embedder computes them: numpy's BLAS on one thread
         with _one_blas_thread():
-            return np.stack(
-                [spectrogram_image(load_audio(p, sr=SR), SR, size=(size, size)) for p in paths]
-            )
+            return np.stack([spectrogram_image(load_audio(p, sr=bench.SR), bench.SR,
+                                               size=(size, size)) for p in paths])  # fmt: skip
 
-    t_img = best_of(images, repeat)
+    t_img = bench.best_of(images, repeat).wall
     imgs = images()
     x1 = torch.from_numpy(imgs).unsqueeze(1)
     nchw = AlexNet()
@@ -133,22 +93,15 @@ def bench_embeddings(paths, size: int, threads: int, batch: int, repeat: int) ->
         "shipped_folded_1ch_s2d": folded("s2d"),
     }
     # interleaved, best of `repeat`: load from other processes hits every variant alike
-    best = dict.fromkeys(variants, float("inf"))
     with torch_threads(threads), torch.inference_mode():
-        for fn in variants.values():
-            fn()
-        for _ in range(repeat):
-            for name, fn in variants.items():
-                t0 = time.perf_counter()
-                fn()
-                best[name] = min(best[name], time.perf_counter() - t0)
+        best = {k: t.wall for k, t in bench.best_of(variants, repeat, warmup=True).items()}
     t_ship = best["shipped_folded_1ch_s2d"]
     return {
         "input_size": size,
         "threads": threads,
         "batch_size": batch,
         "clips": n,
-        "model_build_s": round(build, 2),
+        "model_build_s": round(build.wall, 2),
         "end_to_end_clips_per_s": round(n / total, 1),
         "images_only_clips_per_s": round(n / t_img, 1),
         "forward_only_clips_per_s": {k: round(n / v, 1) for k, v in best.items()},
@@ -162,7 +115,7 @@ def bench_jobs(paths, size: int, jobs: int, batch: int, repeat: int) -> dict:
 
     emb = AlexNetEmbedder(input_size=size, n_threads=1, n_jobs=jobs, batch_size=batch)
     emb.transform(paths[: batch * jobs])  # warm-up: start workers, build one network each
-    total = best_of(lambda: emb.transform(paths), repeat)
+    total = bench.best_of(partial(emb.transform, paths), repeat).wall
     return {
         "input_size": size,
         "jobs": jobs,
@@ -188,12 +141,8 @@ def bench_fit(paths, labels, *, size, epochs, threads, batch, hidden) -> dict:
             patience=epochs,
             cache=cache,
         )
-        t0 = time.perf_counter()
-        clf._images(paths, reset=True)  # fills the cache: what a first CV fold pays
-        t_img = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        clf.fit(paths, labels)
-        t_fit = time.perf_counter() - t0
+        t_img = bench.timed(clf._images, paths, reset=True).wall  # fills the cache: a first fold's
+        t_fit = bench.timed(clf.fit, paths, labels).wall
         n_cached = len(FeatureStore(cache))
     return {
         "clips": len(paths),
@@ -229,14 +178,11 @@ def main(argv=None) -> None:
     ap.add_argument("--fit-hidden", default="4096,512", help="hidden sizes to time")
     ap.add_argument("--skip-fit", action="store_true")
     ap.add_argument("--skip-embeddings", action="store_true")
-    ap.add_argument("--quick", action="store_true", help="tiny run to check the script works")
     ap.add_argument("--json", help="also write the results to this file")
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.clips, args.fit_clips, args.fit_epochs, args.repeat = 32, 48, 1, 1
-        args.fit_hidden = "512"
-    import logging
-
+    args = bench.parse_args(ap, argv)
+    if args.smoke:
+        args.clips, args.fit_clips, args.fit_epochs, args.repeat, args.corpus = 8, 16, 1, 1, None
+        args.sizes, args.threads, args.batch_size, args.fit_hidden = "128", "1", 8, "64"
     logging.basicConfig(level=logging.ERROR)
     import torch
 
@@ -244,13 +190,16 @@ def main(argv=None) -> None:
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "cpu_count": os.cpu_count(),
-        "load_avg_start": [round(v, 2) for v in os.getloadavg()],
+        "load_avg_start": bench.machine()["load_avg"],
     }
-    with tempfile.TemporaryDirectory() as tmp:
+    with bench.workdir(prefix="bench_alexnet_") as tmp:
         n_gen = max(args.clips, 0 if args.skip_fit else args.fit_clips)
-        gen_paths, gen_labels = make_clips(Path(tmp), n_gen)
-        paths = corpus_clips(args.corpus, args.clips) if args.corpus else gen_paths[: args.clips]
-        results["clips_source"] = args.corpus or "generated 1.5-3 s WAV, 16 kHz"
+        seconds = (0.5, 1.0) if args.smoke else (1.5, 3.0)
+        gen = bench.make_clips(tmp / "clips", n_gen, seconds=seconds)
+        gen_paths, gen_labels = gen["path"].tolist(), gen["label"].to_numpy()
+        paths = (bench.corpus_files(args.corpus, args.clips)[1] if args.corpus
+                 else gen_paths[: args.clips])  # fmt: skip
+        results["clips_source"] = args.corpus or f"generated {seconds[0]}-{seconds[1]} s WAV"
         results["embeddings"] = []
         threads = [int(t) for t in args.threads.split(",")]
         sizes = [] if args.skip_embeddings else [int(s) for s in args.sizes.split(",")]
@@ -277,10 +226,10 @@ def main(argv=None) -> None:
                 )
                 results["fit"].append(r)
                 print(json.dumps(r), flush=True)
-    results["load_avg_end"] = [round(v, 2) for v in os.getloadavg()]
-    print(json.dumps({k: results[k] for k in ("load_avg_start", "load_avg_end")}))
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        results["load_avg_end"] = bench.machine()["load_avg"]
+        print(json.dumps({k: results[k] for k in ("load_avg_start", "load_avg_end")}))
+        if args.json or args.smoke:
+            bench.write_json(args.json or tmp / "alexnet.json", results)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,10 @@ corpus (in-sample), overall and per class.
 
 Usage (one torch thread; ``nice`` on a shared machine)::
 
-    nice -n 10 .venv/bin/python benchmarks/bench_neural.py                  # both corpora
-    nice -n 10 .venv/bin/python benchmarks/bench_neural.py --lstm-epochs 20 --lstm-patience 4
-    nice -n 10 .venv/bin/python benchmarks/bench_neural.py --corpora demo   # demo only
-    .venv/bin/python benchmarks/bench_neural.py --quick                     # smoke run
+    nice -n 10 .venv/bin/python benchmarks/quality/neural.py                  # both corpora
+    nice -n 10 .venv/bin/python benchmarks/quality/neural.py --lstm-epochs 20 --lstm-patience 4
+    nice -n 10 .venv/bin/python benchmarks/quality/neural.py --corpora demo   # demo only
+    .venv/bin/python benchmarks/quality/neural.py --smoke   # tiny demo corpus and models
 
 Writes ``artifacts/bench_neural.json`` (``--out``). Timings are comparable only within one
 run: the load average is printed with them.
@@ -27,18 +27,12 @@ run: the load average is printed with them.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import sys
-import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+from benchmarks import _common as bench  # noqa: E402
 
 SPECS = {
     "recommended-audio": "pipelines/recommended-audio.toml",
@@ -52,7 +46,7 @@ SPECS = {
 def _load(spec_name: str, args):
     from emoclassic.spec import load_spec
 
-    spec = load_spec(ROOT / SPECS[spec_name])
+    spec = load_spec(bench.ROOT / SPECS[spec_name])
     d = spec.to_dict()
     clf = d["classifier"]
     if clf["name"] in ("lstm", "attention"):
@@ -62,7 +56,7 @@ def _load(spec_name: str, args):
                 clf["epochs"] = args.lstm_epochs
             if args.lstm_patience is not None:
                 clf["patience"] = args.lstm_patience
-    if args.quick:
+    if args.smoke:
         if clf["name"] == "lstm":
             clf.update(epochs=2, hidden_size=16)
             d["features"]["frames"]["max_frames"] = 150
@@ -72,14 +66,15 @@ def _load(spec_name: str, args):
     return load_spec(d, base_dir=spec.base_dir)
 
 
-def _corpus(name: str, args):
-    from emoclassic.data import load_corpus, make_demo_corpus
+def _corpus(name: str, args, tmp: Path):
+    from emoclassic.data import load_corpus
 
     if name == "emodb":
         return load_corpus(f"emodb:{args.emodb}")
-    n_speakers, per_class = (4, 3) if args.quick else (8, 12)
-    folder = ROOT / "artifacts" / ("bench_neural_demo_quick" if args.quick else "bench_neural_demo")
-    return make_demo_corpus(folder, n_speakers=n_speakers, n_per_class=per_class, seed=0)
+    if args.smoke:
+        return bench.make_clips(tmp / "demo", speakers=4, per_class=3, seconds=(0.5, 1.0))
+    folder = bench.ROOT / "artifacts" / "bench_neural_demo"
+    return bench.make_clips(folder, speakers=8, per_class=12)
 
 
 def _attention(spec, manifest, report, cache) -> dict:
@@ -88,9 +83,8 @@ def _attention(spec, manifest, report, cache) -> dict:
     from emoclassic.evaluation import fit_final
     from emoclassic.fusion import attention_summary, attention_weights
 
-    t0 = time.perf_counter()
-    est = fit_final(spec, manifest, params=report["best_params"], cache=cache)
-    fit_s = time.perf_counter() - t0
+    t = bench.timed(fit_final, spec, manifest, params=report["best_params"], cache=cache)
+    est, fit_s = t.result, t.wall
     summary = attention_summary(est, manifest)
     w = attention_weights(est, manifest)
     labels = manifest.set_index(manifest["id"].astype(str)).loc[w.index, "label"].to_numpy()
@@ -106,27 +100,31 @@ def main(argv=None) -> int:
     p.add_argument("--corpora", nargs="+", default=["emodb", "demo"], choices=["emodb", "demo"])
     p.add_argument("--specs", nargs="+", default=list(SPECS), choices=list(SPECS))
     p.add_argument("--emodb", default="/work/shared/data/emodb")
-    p.add_argument("--cache", default=str(ROOT / "artifacts" / "cache"))
+    p.add_argument("--cache", default=str(bench.ROOT / "artifacts" / "cache"))
     p.add_argument("--threads", type=int, default=1, help="torch threads of the neural heads")
     p.add_argument("--lstm-epochs", type=int, default=None, help="default: the spec's (30)")
     p.add_argument("--lstm-patience", type=int, default=None, help="default: the spec's (6)")
-    p.add_argument("--quick", action="store_true", help="tiny models and corpus: a smoke run")
-    p.add_argument("--out", default=str(ROOT / "artifacts" / "bench_neural.json"))
-    args = p.parse_args(argv)
+    p.add_argument("--out", default=str(bench.ROOT / "artifacts" / "bench_neural.json"))
+    args = bench.parse_args(p, argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with bench.workdir(prefix="bench_neural_") as tmp:
+        if args.smoke:  # the tiny demo corpus only; cache and results in the temporary folder
+            args.corpora, args.cache, args.out = ["demo"], str(tmp / "cache"), str(tmp / "n.json")
+        run(args, tmp)
+    return 0
 
-    from emoclassic._atomic import atomic_write_text
+
+def run(args, tmp: Path) -> None:
     from emoclassic.evaluation import run_cv
 
     results: dict = {"args": vars(args), "runs": []}
     for corpus in args.corpora:
-        manifest = _corpus(corpus, args)
+        manifest = _corpus(corpus, args, tmp)
         for name in args.specs:
             spec = _load(name, args)
-            load0 = os.getloadavg()
-            t0 = time.perf_counter()
-            rep = run_cv(spec, manifest, scheme="logo", cache=args.cache, n_jobs=1)
-            wall = time.perf_counter() - t0
+            load0 = bench.machine()["load_avg"]
+            t = bench.timed(run_cv, spec, manifest, scheme="logo", cache=args.cache, n_jobs=1)
+            rep, wall = t.result, t.wall
             row = {
                 "corpus": corpus,
                 "spec": name,
@@ -137,8 +135,8 @@ def main(argv=None) -> int:
                 "cv_s": rep["timing"]["cv"],
                 "wall_s": round(wall, 1),
                 "best_params": rep["best_params"],
-                "load_before": [round(x, 2) for x in load0],
-                "load_after": [round(x, 2) for x in os.getloadavg()],
+                "load_before": load0,
+                "load_after": bench.machine()["load_avg"],
             }
             if name == "attention-pooled-text":
                 row["attention"] = _attention(spec, manifest, rep, args.cache)
@@ -153,9 +151,7 @@ def main(argv=None) -> int:
             if "attention" in row:
                 print(f"       attention (in-sample mean): {row['attention']['in_sample']['mean']}",
                       flush=True)  # fmt: skip
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(args.out, json.dumps(results, indent=2, default=str))
-    return 0
+            bench.write_json(args.out, results)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,16 @@ class_weight="balanced")``), run on a precomputed linear kernel (same libsvm sol
 Speaker normalisation is a per-speaker z-score over all of a speaker's rows (labels unused), as
 ``SpeakerNormalizer`` does for an unseen test speaker.
 
-    nice -n 10 .venv/bin/python benchmarks/explore_emodb.py --corpus emodb:/work/shared/data/emodb
-    nice -n 10 .venv/bin/python benchmarks/explore_emodb.py --harness   # run_cv on the candidates
-    nice -n 10 .venv/bin/python benchmarks/explore_emodb.py --speed large-vuv large-vq rasta-vq
+    .venv/bin/python benchmarks/studies/explore_emodb.py --corpus emodb:/work/shared/data/emodb
+    .venv/bin/python benchmarks/studies/explore_emodb.py --harness   # run_cv on the candidates
+    .venv/bin/python benchmarks/studies/explore_emodb.py --speed large-vuv large-vq rasta-vq
+    .venv/bin/python benchmarks/studies/explore_emodb.py --smoke   # all three, tiny demo corpus
 
+(under ``nice -n 10`` on a shared machine).
 Feature matrices are cached under ``artifacts/cache/explore_emodb`` (delete it to recompute).
+``--smoke`` runs every variant but the slow quantile one (16) and the speed table on 6
+generated speakers (4 classes x 2 short clips each), then two of the harness's specs on 3 of
+them, with a temporary cache.
 """
 
 from __future__ import annotations
@@ -27,15 +32,14 @@ import argparse
 import hashlib
 import os
 import sys
-import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+from benchmarks import _common as bench  # noqa: E402
 from emoclassic.audio import PooledFeatures, load_audio  # noqa: E402
 from emoclassic.data import load_corpus  # noqa: E402
 
@@ -62,7 +66,7 @@ def _rasta_block(y: np.ndarray, *, compress: bool) -> np.ndarray:
 def extract(manifest, name: str, cache_dir: Path) -> np.ndarray:
     """One named feature matrix (rows in manifest order), cached on disk."""
     # the key covers the clips and the feature code, so an edit of the extractors recomputes
-    src = "".join((ROOT / "emoclassic" / "audio" / f).read_text()
+    src = "".join((bench.ROOT / "emoclassic" / "audio" / f).read_text()
                   for f in ("_pooled.py", "_voice.py", "_pitch.py", "_spectrogram.py"))
     key = hashlib.sha1((name + "|" + ",".join(manifest["id"].astype(str)) + src).encode()
                        ).hexdigest()
@@ -319,21 +323,20 @@ def speed(manifest, presets: list[str], repeats: int = 3) -> None:
 
     ys = [load_audio(p) for p in manifest["path"].astype(str)]
     audio_s = sum(len(y) for y in ys) / 16000
-    best = {p: np.inf for p in presets}
     for p in presets:
         pooled_features(ys[0], preset=p, n_mels=26)  # warm-up (plans, imports)
-    for _ in range(repeats):
-        for p in presets:
-            t = time.perf_counter()
-            for y in ys:
-                pooled_features(y, preset=p, n_mels=26)
-            best[p] = min(best[p], time.perf_counter() - t)
+
+    def run(preset):
+        for y in ys:
+            pooled_features(y, preset=preset, n_mels=26)
+
+    timings = bench.best_of({p: partial(run, p) for p in presets}, repeats)
+    best = {p: t.wall for p, t in timings.items()}
     print(f"\n{len(ys)} clips, {audio_s:.0f} s of audio, one core, n_mels=26, load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print("| preset | s | real-time factor | relative to first |\n|---|---|---|---|")
-    for p in presets:
-        print(f"| `{p}` | {best[p]:.2f} | {audio_s / best[p]:.0f}x | "
-              f"{best[presets[0]] / best[p]:.2f} |")
+          f"{bench.load1():.1f} on {os.cpu_count()} cores")
+    bench.print_table(["preset", "s", "real-time factor", "relative to first"],
+                [[f"`{p}`", f"{best[p]:.2f}", f"{audio_s / best[p]:.0f}x",
+                  f"{best[presets[0]] / best[p]:.2f}"] for p in presets])  # fmt: skip
 
 
 def _voting(name: str, grid: dict, speaker_norm: bool) -> dict:
@@ -353,11 +356,11 @@ def _voting(name: str, grid: dict, speaker_norm: bool) -> dict:
     return d
 
 
-def harness(manifest) -> None:
+def harness(manifest, cache: str, smoke: bool = False) -> None:
     """The candidates through ``run_cv`` itself (the library's late fusion), inner and outer."""
     from emoclassic.evaluation import run_cv
 
-    pipes = ROOT / "pipelines"
+    pipes = bench.ROOT / "pipelines"
     shared = {"classifier.C": [0.001, 0.003, 0.01]}
     runs = [
         ("recommended-audio.toml", "inductive", pipes / "recommended-audio.toml"),
@@ -369,62 +372,84 @@ def harness(manifest) -> None:
             "vote2-sn", {"classifier.C": [0.0003, 0.001],
                          "fusion.classifiers.vq.C": [0.001, 0.003, 0.01]}, True)),
     ]
-    print("| spec | protocol | inner | outer UA | best params |\n|---|---|---|---|---|")
-    for label, protocol, spec in runs:
-        rep = run_cv(spec, manifest, scheme="logo", cache=str(ROOT / "artifacts" / "cache"))
+    bench.print_table(["spec", "protocol", "inner", "outer UA", "best params"])
+    for label, protocol, spec in runs[::4] if smoke else runs:  # smoke: a file and a dict
+        rep = run_cv(spec, manifest, scheme="logo", cache=cache)
         inner = np.mean([max(f["mean_test_score"]) for f in rep["grid"]["folds"]])
-        print(f"| {label} | {protocol} | {inner:.3f} | {rep['metrics']['ua']:.3f} | "
-              f"{rep['best_params']} |", flush=True)
+        print(bench.markdown_row([label, protocol, f"{inner:.3f}", f"{rep['metrics']['ua']:.3f}",
+                            rep["best_params"]]), flush=True)  # fmt: skip
+
+
+MODELS = {"svm": (LinearSVM(),), "logreg": (LogReg(),), "svm+logreg": (LinearSVM(), LogReg()),
+          "svm-quantile": (LinearSVMQuantile(),), "svm-lengthnorm": (LinearSVMLengthNorm(),),
+          # late fusion: one SVM on large-vuv (the first 4 428 columns), one on the rest
+          "svm(large-vuv)+svm(rest)": (LinearSVMCols(0, 4428), LinearSVMCols(4428)),
+          "svm(large-vuv)+svm(rasta)+svm(vq)": (LinearSVMCols(0, 4428),
+                                                LinearSVMCols(4428, 5988),
+                                                LinearSVMCols(5988))}  # fmt: skip
+
+
+#: --smoke: every variant but 16 (QuantileTransformer: ~1.7 s per fit on 4 428 columns whatever
+#: the number of clips, 156 fits: minutes)
+SMOKE_VARIANTS = ",".join(str(i) for i in range(1, len(VARIANTS) + 1) if i != 16)
+
+
+def variant(manifest, cache: Path, sets, model: str, norm: str | None, factors=()):
+    """One variant's matrix (speaker-normalised by ``norm``) and its nested-CV scores."""
+    y = manifest["label"].astype(str).to_numpy()
+    groups = manifest["speaker"].astype(str).to_numpy()
+    X = np.nan_to_num(np.hstack([extract(manifest, s, cache) for s in sets]))
+    if norm:
+        X = speaker_norm(X, groups, norm)
+    aug = [np.nan_to_num(np.hstack([extract(manifest, f"{s}@{a}", cache) for s in sets]))
+           for a in factors]
+    return X.shape[1], nested(X, y, groups, MODELS[model], aug=aug)
+
+
+def variants(manifest, cache: Path, only: str | None) -> None:
+    bench.print_table(["#", "features", "protocol", "model", "inner UA (selection)",
+                       "outer LOSO UA", "C chosen (most frequent)", "s"])  # fmt: skip
+    for i, (label, protocol, sets, model, norm, *more) in enumerate(VARIANTS, start=1):
+        if only and not any(o == str(i) for o in only.split(",")):
+            continue
+        t = bench.timed(variant, manifest, cache, sets, model, norm, more[0] if more else ())
+        dims, (inner, outer, chosen) = t.result
+        vals, counts = np.unique([str(c) for c in chosen], return_counts=True)
+        print(bench.markdown_row([i, f"{label} ({dims})", protocol + (f" ({norm})" if norm else ""),
+                            model, f"{inner:.3f}", f"{outer:.3f}", vals[np.argmax(counts)],
+                            f"{t.wall:.0f}"]), flush=True)  # fmt: skip
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", default="emodb:/work/shared/data/emodb")
-    ap.add_argument("--cache", default=str(ROOT / "artifacts" / "cache" / "explore_emodb"))
+    ap.add_argument("--cache", default=str(bench.ROOT / "artifacts" / "cache" / "explore_emodb"))
     ap.add_argument("--only", default=None, help="comma-separated variant numbers to run")
     ap.add_argument("--speed", nargs="*", default=None, metavar="PRESET",
                     help="only time these presets side by side (default large-vuv large-vq)")
     ap.add_argument("--harness", action="store_true",
                     help="only run the recommended specs and the voting candidates via run_cv")
-    args = ap.parse_args(argv)
+    args = bench.parse_args(ap, argv)
     warnings.filterwarnings("ignore")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # one core; OMP_NUM_THREADS set here would come after numpy's import
     _register_presets()
+    if args.smoke:  # 6 speakers: 5 grouped inner folds in every outer training part
+        with bench.workdir(prefix="explore_emodb_") as tmp:
+            manifest = bench.make_clips(tmp / "demo", speakers=6, per_class=2, seconds=(0.5, 0.6))
+            variants(manifest, tmp / "features", args.only or SMOKE_VARIANTS)
+            speed(manifest, args.speed or ["large-vuv", "large-vq"], repeats=1)
+            three = manifest[manifest["speaker"].isin(sorted(set(manifest["speaker"]))[:3])]
+            harness(three, str(tmp / "cache"), smoke=True)  # 3 outer x 2 inner folds
+        return 0
     manifest = load_corpus(args.corpus)
-    y = manifest["label"].astype(str).to_numpy()
-    groups = manifest["speaker"].astype(str).to_numpy()
-    cache = Path(args.cache)
     if args.harness:
-        harness(manifest)
-        return 0
-    if args.speed is not None:
+        harness(manifest, str(bench.ROOT / "artifacts" / "cache"))
+    elif args.speed is not None:
         speed(manifest, args.speed or ["large-vuv", "large-vq"])
-        return 0
-    models = {"svm": (LinearSVM(),), "logreg": (LogReg(),), "svm+logreg": (LinearSVM(), LogReg()),
-              "svm-quantile": (LinearSVMQuantile(),), "svm-lengthnorm": (LinearSVMLengthNorm(),),
-              # late fusion: one SVM on large-vuv (the first 4 428 columns), one on the rest
-              "svm(large-vuv)+svm(rest)": (LinearSVMCols(0, 4428), LinearSVMCols(4428)),
-              "svm(large-vuv)+svm(rasta)+svm(vq)": (LinearSVMCols(0, 4428),
-                                                    LinearSVMCols(4428, 5988),
-                                                    LinearSVMCols(5988))}
-    print("| # | features | protocol | model | inner UA (selection) | outer LOSO UA | C chosen "
-          "(most frequent) | s |")
-    print("|---|---|---|---|---|---|---|---|")
-    for i, (label, protocol, sets, model, norm, *more) in enumerate(VARIANTS, start=1):
-        if args.only and not any(o == str(i) for o in args.only.split(",")):
-            continue
-        t = time.perf_counter()
-        X = np.hstack([extract(manifest, s, cache) for s in sets])
-        X = np.nan_to_num(X)
-        if norm:
-            X = speaker_norm(X, groups, norm)
-        aug = [np.nan_to_num(np.hstack([extract(manifest, f"{s}@{a}", cache) for s in sets]))
-               for a in (more[0] if more else ())]
-        inner, outer, chosen = nested(X, y, groups, models[model], aug=aug)
-        vals, counts = np.unique([str(c) for c in chosen], return_counts=True)
-        print(f"| {i} | {label} ({X.shape[1]}) | {protocol}"
-              f"{'' if not norm else f' ({norm})'} | {model} | {inner:.3f} | {outer:.3f} | "
-              f"{vals[np.argmax(counts)]} | {time.perf_counter() - t:.0f} |", flush=True)
+    else:
+        variants(manifest, Path(args.cache), args.only)
     return 0
 
 

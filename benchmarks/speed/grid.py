@@ -10,7 +10,8 @@ Then profiles one sequential run with cProfile and prints where the time goes (t
 functions by cumulative and by own time). ``--source random`` swaps the audio for random
 precomputed vectors of the same size (an ``extra`` block), isolating the harness.
 
-    .venv/bin/python benchmarks/bench_grid.py [--jobs 2] [--source demo|random] [--no-profile]
+    .venv/bin/python benchmarks/speed/grid.py [--jobs 2] [--source demo|random] [--no-profile]
+    .venv/bin/python benchmarks/speed/grid.py --smoke    # 5 speakers x 4 classes x 2, short
 """
 
 from __future__ import annotations
@@ -19,23 +20,23 @@ import argparse
 import cProfile
 import io
 import logging
-import os
 import pstats
 import sys
-import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+from benchmarks import _common as bench  # noqa: E402
+
 GRID = {"classifier.C": [0.1, 1.0, 10.0, 100.0], "classifier.gamma": ["scale", 0.0003, 0.003]}
 
 
-def make_spec(source: str, workdir: Path) -> dict:
+def make_spec(source: str, folder: Path) -> dict:
     if source == "random":
-        block = {"type": "extra", "file": str(workdir / "random.npz")}
+        block = {"type": "extra", "file": str(folder / "random.npz")}
     else:
         block = {"type": "pooled", "preset": "default"}
     return {
@@ -47,20 +48,16 @@ def make_spec(source: str, workdir: Path) -> dict:
     }
 
 
-def prepare(source: str, workdir: Path, n_speakers: int, per_class: int) -> pd.DataFrame:
-    from emoclassic.data import make_demo_corpus
-
-    corpus = workdir / f"demo-{n_speakers}x{per_class}"
-    t0 = time.perf_counter()
-    if (corpus / "manifest.csv").exists():
-        df = pd.read_csv(corpus / "manifest.csv")
-        df["path"] = [str((corpus / p).resolve()) for p in df["path"]]
-    else:
-        df = make_demo_corpus(corpus, n_speakers=n_speakers, n_per_class=per_class)
-    print(f"corpus: {len(df)} utterances in {time.perf_counter() - t0:.1f} s ({corpus})")
+def prepare(source: str, folder: Path, n_speakers: int, per_class: int,
+            seconds: tuple[float, float] = (1.2, 2.2)) -> pd.DataFrame:  # fmt: skip
+    corpus = folder / f"demo-{n_speakers}x{per_class}"
+    t = bench.timed(bench.make_clips, corpus, speakers=n_speakers, per_class=per_class,
+                    seconds=seconds)
+    df = t.result
+    print(f"corpus: {len(df)} utterances in {t.wall:.1f} s ({corpus})")
     if source == "random":
         rng = np.random.default_rng(0)
-        np.savez(workdir / "random.npz", ids=df["id"].to_numpy(dtype=str),
+        np.savez(folder / "random.npz", ids=df["id"].to_numpy(dtype=str),
                  features=rng.normal(size=(len(df), 853)))  # fmt: skip
     return df
 
@@ -69,18 +66,16 @@ def warm(spec: dict, df: pd.DataFrame, cache: Path, jobs: int) -> None:
     from emoclassic import config_context
     from emoclassic.features import precompute
 
-    t0 = time.perf_counter()
     with config_context(cache=cache, n_jobs=jobs):
-        failed = precompute(spec, df).failures
-    print(f"feature cache warmed in {time.perf_counter() - t0:.1f} s ({len(failed)} failures)")
+        t = bench.timed(precompute, spec, df)
+    print(f"feature cache warmed in {t.wall:.1f} s ({len(t.result.failures)} failures)")
 
 
 def timed_grid(spec: dict, df: pd.DataFrame, cache: Path, jobs: int) -> float:
     from emoclassic.evaluation import fit_final
 
-    t0 = time.perf_counter()
-    model = fit_final(spec, df, cache=cache, n_jobs=jobs)
-    seconds = time.perf_counter() - t0
+    t = bench.timed(fit_final, spec, df, cache=cache, n_jobs=jobs)
+    model, seconds = t.result, t.wall
     print(
         f"grid search: 12 candidates x 5 folds + refit on {len(df)} cached utterances, "
         f"n_jobs={jobs}: {seconds:.1f} s; best {model.emoclassic_fit_['best_params']}"
@@ -92,11 +87,10 @@ def profile(spec: dict, df: pd.DataFrame, cache: Path, top: int) -> None:
     from emoclassic.evaluation import fit_final
 
     prof = cProfile.Profile()
-    t0 = time.perf_counter()
     prof.enable()
-    fit_final(spec, df, cache=cache, n_jobs=1)
+    t = bench.timed(fit_final, spec, df, cache=cache, n_jobs=1)
     prof.disable()
-    print(f"\nprofiled sequential run (n_jobs=1): {time.perf_counter() - t0:.1f} s")
+    print(f"\nprofiled sequential run (n_jobs=1): {t.wall:.1f} s")
     for key in ("cumulative", "tottime"):
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).strip_dirs().sort_stats(key).print_stats(top)
@@ -115,27 +109,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=None, help="reused between runs if given")
     ap.add_argument("--top", type=int, default=15)
     ap.add_argument("--no-profile", action="store_true")
-    args = ap.parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = bench.parse_args(ap, argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     warnings.simplefilter("ignore", UserWarning)
-    tmp = None
-    if args.workdir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="emoclassic-bench-grid-")
-        args.workdir = Path(tmp.name)
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    cache = args.workdir / "cache"
-    print(f"cpus: {os.cpu_count()}, python {sys.version.split()[0]}")
-    df = prepare(args.source, args.workdir, args.speakers, args.per_class)
-    spec = make_spec(args.source, args.workdir)
-    warm(spec, df, cache, args.jobs)
-    seconds = timed_grid(spec, df, cache, args.jobs)
-    print(f"target < 60 s: {'PASS' if seconds < 60 else 'FAIL'}")
-    if not args.no_profile:
-        profile(spec, df, cache, args.top)
-    if tmp is not None:
-        tmp.cleanup()
-    return 0 if seconds < 60 else 1
+    seconds = (1.2, 2.2)
+    if args.smoke:  # 5 speakers: still 5 grouped folds
+        args.speakers, args.per_class, args.workdir, args.top, seconds = 5, 2, None, 5, (0.5, 1.0)
+    print(bench.describe_machine())
+    with bench.workdir(args.workdir, prefix="emoclassic-bench-grid-") as folder:
+        cache = folder / "cache"
+        df = prepare(args.source, folder, args.speakers, args.per_class, seconds)
+        spec = make_spec(args.source, folder)
+        warm(spec, df, cache, args.jobs)
+        took = timed_grid(spec, df, cache, args.jobs)
+        print(f"target < 60 s: {'PASS' if took < 60 else 'FAIL'}")
+        if not args.no_profile:
+            profile(spec, df, cache, args.top)
+    return 0 if took < 60 else 1
 
 
 if __name__ == "__main__":

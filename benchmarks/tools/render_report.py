@@ -5,15 +5,19 @@ too small and labels that overlap only show when a browser lays the page out. Th
 makes that check repeatable (and produces docs/images/cv_report.png).
 
     # run the demo (demo-sized CV with ablation) into a fresh folder, then screenshot it
-    .venv/bin/python benchmarks/render_report.py --out docs/images/cv_report.png
+    .venv/bin/python benchmarks/tools/render_report.py --out docs/images/cv_report.png
 
     # screenshot an existing report folder (e.g. from `emoclassic demo --out /tmp/demo`);
     # --rewrite first re-renders its Markdown/HTML/PNGs from cv_report.json with this code
-    .venv/bin/python benchmarks/render_report.py --report /tmp/demo/cv --rewrite
+    .venv/bin/python benchmarks/tools/render_report.py --report /tmp/demo/cv --rewrite
+
+    # a demo of 4 speakers x 4 classes x 2 clips, rewritten and shot into a temporary folder
+    .venv/bin/python benchmarks/tools/render_report.py --smoke
 
 Chromium takes a screenshot of its window only, so the page is rendered in a tall window and
 the blank space below the content is cropped off. Needs ``chromium`` on PATH
-(``apt-get install -y chromium``) or ``--chromium PATH``.
+(``apt-get install -y chromium``) or ``--chromium PATH``; under ``--smoke`` a missing Chromium
+skips the screenshot (with a message) instead of failing.
 """
 
 from __future__ import annotations
@@ -27,14 +31,17 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+from benchmarks import _common as bench  # noqa: E402
+
 logger = logging.getLogger("render_report")
 
 
-def _demo_report(folder: Path) -> Path:
+def _demo_report(folder: Path, **size) -> Path:
     """Run the demo into ``folder`` and return its report folder (``folder / "cv"``)."""
     from emoclassic.demo import run_demo
 
-    run_demo(folder)
+    run_demo(folder, **size)
     return folder / "cv"
 
 
@@ -91,11 +98,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/images/cv_report.png"))
     parser.add_argument("--width", type=int, default=1100)
     parser.add_argument("--chromium", default="chromium")
-    args = parser.parse_args(argv)
+    args = bench.parse_args(parser, argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = args.report or _demo_report(args.work or Path(tmp) / "demo")
+    with bench.workdir(prefix="render_report_") as tmp:
+        size = {}
+        if args.smoke:  # a tiny demo, its report rewritten, the screenshot kept in tmp
+            args.report, args.work, args.rewrite, args.out = None, None, True, tmp / "shot.png"
+            size = {"n_speakers": 4, "n_per_class": 2}
+            if shutil.which(args.chromium) is None:
+                logger.warning("no %s on PATH: the screenshot is skipped", args.chromium)
+                args.out = None
+        folder = args.report or _demo_report(args.work or tmp / "demo", **size)
         if args.rewrite:
             from emoclassic.evaluation import write_reports
 
@@ -103,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         html = folder / "cv_report.html"
         if not html.is_file():
             sys.exit(f"{html} does not exist; give --report a folder written by write_reports")
+        if args.out is None:
+            return 0
         out = screenshot(html, args.out, width=args.width, chromium=args.chromium)
-    logger.info("wrote %s (%d kB) from %s", out, out.stat().st_size // 1024, html)
+        logger.info("wrote %s (%d kB) from %s", out, out.stat().st_size // 1024, html)
     return 0
 
 

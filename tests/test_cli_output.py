@@ -227,3 +227,23 @@ def test_features_set_opensmile(env, tmp_path):
     res = run("features", "--manifest", env.manifest, "--set", "text", "--preset", "compact",
               "--out", out)
     assert res.code == 2 and "--preset applies to --set pooled or opensmile" in res.err
+
+
+def test_cached_features_rerun_gives_the_same_file_without_scikit_learn(env, tmp_path):
+    import numpy as np
+
+    cache = tmp_path / "cache"
+    first, second = tmp_path / "a.npz", tmp_path / "b.npz"
+    assert cli("features", "--manifest", env.manifest, "--cache", cache, "--out", first,
+               "-q").returncode == 0
+    code = ("import sys; from emoclassic.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    rc = e.code\n"
+            "assert 'sklearn' not in sys.modules, 'the cached path imported scikit-learn'\n"
+            "sys.exit(rc)")
+    res = subprocess.run([sys.executable, "-c", code, "features", "--manifest", str(env.manifest),
+                          "--cache", str(cache), "--out", str(second), "-q"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    a, b = np.load(first), np.load(second)
+    np.testing.assert_array_equal(a["X"], b["X"])
+    assert a["ids"].tolist() == b["ids"].tolist()

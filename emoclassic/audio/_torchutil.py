@@ -236,7 +236,7 @@ def _conv11s4(s: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch
 
     oneDNN has no efficient kernel for a single-channel strided convolution; this form runs
     on its regular blocked path and writes channels_last output directly (measured in
-    benchmarks/bench_alexnet.py against the direct form, ``conv1_impl = "direct"``).
+    benchmarks/speed/alexnet.py against the direct form, ``conv1_impl = "direct"``).
     """
     h, wd = s.shape[-2:]
     ho, wo = (h - 7) // 4 + 1, (wd - 7) // 4 + 1

@@ -19,19 +19,15 @@ POOLED_PRESETS = ("logmel-meanstd", "compact", "default", "large", "large-vuv", 
                   "rasta-vq")
 
 
-def _make_extractor(
+def _set_options(
     name: str,
     *,
     preset: str | None,
-    cache: str | None,
-    jobs: int,
     alexnet_weights: Path | None,
     text_model: str | None,
-    progress: bool,
-):
-    """The extractor of a named feature set, built through the spec's block registry."""
+) -> dict[str, Any]:
+    """The block options of a named feature set (checked; no import of the extractor)."""
     from ..exceptions import ConfigError
-    from ..fusion import make_extractor
 
     if name == "tfidf":
         raise ConfigError(
@@ -59,10 +55,40 @@ def _make_extractor(
         options["weights"] = str(alexnet_weights)
     elif name == "text" and text_model is not None:
         options["model"] = text_model
+    return options
+
+
+def _make_extractor(name: str, options: dict[str, Any], *, cache: str | None, jobs: int,
+                    progress: bool):
+    """The extractor of a named feature set, built through the spec's block registry."""
+    from ..fusion import make_extractor
+
     ex = make_extractor(name, options, cache=cache, n_jobs=jobs)
     if "progress" in ex.get_params(deep=False):
         ex.set_params(progress=progress)
     return ex
+
+
+def _cached_result(feature_set: str, options_of, data: DataArgs, run: RunArgs, out: Path):
+    """The result when every row is already cached (read without scikit-learn or pandas), or
+    None: then the normal path runs and says whatever there is to say."""
+    from ..exceptions import EmoclassicError
+    from ..features import FEATURE_FILE_SUFFIXES, cached_extraction
+
+    if data.manifest is None or run.cache_dir is None or run.backend != "local":
+        return None
+    if out.suffix.lower() not in FEATURE_FILE_SUFFIXES:
+        return None
+    try:
+        options = options_of()
+    except EmoclassicError:
+        return None
+    return cached_extraction(
+        feature_set, options, data.manifest, cache=run.cache_dir,
+        label_column=data.label_column, text_column=data.text_column,
+        path_column=data.path_column, group_column=data.speaker_column,
+        require_labels=False, check_files=False,
+    )
 
 
 def _write_spectrograms(folder: Path, manifest, ok_ids: set[str], kind: str) -> int:
@@ -127,21 +153,36 @@ def features(
     """
     from ..artifacts import check_writable
     from ..exceptions import ConfigError
-    from ..features import FEATURE_FILE_SUFFIXES, extract, save_features
+    from ..features import FEATURE_FILE_SUFFIXES, save_features
 
     if spectrogram_kind not in ("figure", "cnn"):
         raise ConfigError(f"--spectrogram-kind {spectrogram_kind!r}: choose figure or cnn")
-    rows = data.load(require_labels=False, check_files=False)
-    extractor = _make_extractor(
-        feature_set, preset=preset, cache=run.cache_dir, jobs=run.jobs,
-        alexnet_weights=alexnet_weights, text_model=text_model, progress=run.bars,
-    )
+
+    def options_of() -> dict[str, Any]:
+        return _set_options(feature_set, preset=preset, alexnet_weights=alexnet_weights,
+                            text_model=text_model)
+
     out = out or DEFAULT_OUT / "features" / f"{feature_set}.npz"
+    result = None
+    if spectrogram_png is None:  # the PNGs need the manifest's frame: the normal path
+        result = _cached_result(feature_set, options_of, data, run, out)
+    if result is None:
+        from ..features import extract, remember_extraction
+
+        rows = data.load(require_labels=False, check_files=False)
+        options = options_of()
+        extractor = _make_extractor(feature_set, options, cache=run.cache_dir, jobs=run.jobs,
+                                    progress=run.bars)
+        n_rows = len(rows)
+    else:
+        n_rows = len(result.ids)
     if out.suffix.lower() not in FEATURE_FILE_SUFFIXES:
         raise ConfigError(f"--out {out}: use a .npz, .parquet or .csv file name")
     check_writable(out)
-    _say(f"extracting {feature_set} features of {len(rows)} utterances ...")
-    result = extract(extractor, rows, backend=run.backend, scheduler=run.scheduler)
+    _say(f"extracting {feature_set} features of {n_rows} utterances ...")
+    if result is None:
+        result = extract(extractor, rows, backend=run.backend, scheduler=run.scheduler)
+        remember_extraction(feature_set, options, extractor, run.cache_dir)
     n_features = int(result.features.shape[1]) if result.ids else 0
     if result.ids:
         save_features(result, out)

@@ -99,12 +99,10 @@ def test_config_context_nests_restores_and_checks(tmp_path):
             assert get_config()["cache"] == tmp_path / "c" and get_config()["progress"]
         assert get_config()["progress"] is False
     assert get_config()["cache"] is None and get_config()["n_jobs"] == 1
-    with pytest.raises(ConfigError, match="unknown runtime setting"):
-        with config_context(cache_dir="x"):
-            pass
-    with pytest.raises(ConfigError, match="n_jobs"):
-        with config_context(n_jobs=0):
-            pass
+    with pytest.raises(ConfigError, match="unknown runtime setting"), config_context(cache_dir="x"):
+        pass
+    with pytest.raises(ConfigError, match="n_jobs"), config_context(n_jobs=0):
+        pass
     with config_context(cache="none"):
         assert get_config()["cache"] is None
 

@@ -8,8 +8,9 @@ re-exported here lazily, so ``import emoclassic`` stays fast and pulls in no tor
 
 from __future__ import annotations
 
-import importlib
 import logging
+
+from ._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -33,14 +34,4 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        module = importlib.import_module(f".{_LAZY[name]}", __name__)
-        value = getattr(module, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'emoclassic' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

@@ -12,7 +12,7 @@ import soundfile as sf
 from conftest import DEMO_PER_CLASS, DEMO_SEED, DEMO_SPEAKERS
 
 from emoclassic.data import MANIFEST_COLUMNS, make_demo_corpus, read_manifest
-from emoclassic.data._demo import _ADJ, _splits
+from emoclassic.data._demo_plan import _ADJ, _splits
 from emoclassic.exceptions import ConfigError
 
 CLASSES = ("neutral", "happiness", "sadness", "anger")

@@ -6,6 +6,9 @@ utterances of the same dialogue, optionally as ``"Speaker: text"``. Windows are 
 rows passed in, ordered by ``dialogue_id`` then ``utterance_index``, and never cross dialogues.
 Future context reads other utterances' transcripts at prediction time: it suits offline
 analysis of whole dialogues, not live, turn-by-turn prediction.
+
+The options and surface both text extractors (sentence vectors, TF-IDF) share live here too:
+the context sizes and ``missing`` checks, the ``text_missing`` column, the input tags.
 """
 
 from __future__ import annotations
@@ -130,6 +133,26 @@ def check_window(past: Any, future: Any) -> None:
     for name, value in (("context_past", past), ("context_future", future)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
             raise ConfigError(f"{name}={value!r} is not valid; use a whole number >= 0")
+
+
+def check_missing(missing: Any) -> None:
+    """``missing`` must be ``"zero"`` (zero row + ``text_missing`` column) or ``"error"``."""
+    if missing not in ("zero", "error"):
+        raise ConfigError(f"missing={missing!r} is not valid; use 'zero' or 'error'")
+
+
+def feature_names(names: list[str], missing: str) -> np.ndarray:
+    """A text block's output names: ``names``, then ``text_missing`` when ``missing="zero"``."""
+    if missing == "zero":
+        names = [*names, "text_missing"]
+    return np.asarray(names, dtype=object)
+
+
+def text_input_tags(tags):
+    """scikit-learn tags of an estimator whose input is text rows, not a 2-D number array."""
+    tags.input_tags.string = True
+    tags.input_tags.two_d_array = False
+    return tags
 
 
 def _dialogue_orders(rows: TextRows) -> list[np.ndarray]:

@@ -21,7 +21,14 @@ import numpy as np
 from .._torch import torch_threads
 from ..exceptions import ConfigError, DataError
 from ..features import BaseExtractor, Item
-from ._context import ContextWindow, check_window, context_windows
+from ._context import (
+    ContextWindow,
+    check_missing,
+    check_window,
+    context_windows,
+    feature_names,
+    text_input_tags,
+)
 from ._models import (
     DTYPES,
     ChainStep,
@@ -45,7 +52,6 @@ __all__ = ["SentenceEmbedder", "assemble_input_ids"]
 _LAYERS = ("last", "second_to_last", "last4_mean")
 _POOLINGS = ("mean", "cls")
 _SPANS = ("target", "window")
-_MISSING = ("zero", "error")
 #: parameters left out of cache keys: how/where vectors are computed, what acts outside the
 #: cache (missing), what the item key already holds exactly (the context window it builds, and
 #: pool_span where it matters), the model (its identity is in the key instead) and pooling /
@@ -283,8 +289,7 @@ class SentenceEmbedder(BaseExtractor):
             raise ConfigError(f"pool_span={self.pool_span!r} is not valid; use one of {_SPANS}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype={self.dtype!r} is not valid; use one of {DTYPES}")
-        if self.missing not in _MISSING:
-            raise ConfigError(f"missing={self.missing!r} is not valid; use 'zero' or 'error'")
+        check_missing(self.missing)
         check_window(self.context_past, self.context_future)
         for name in ("max_length", "batch_size"):
             value = getattr(self, name)
@@ -507,15 +512,10 @@ class SentenceEmbedder(BaseExtractor):
         ``d`` is the width of the model's sentence vector: the Dense module's output where the
         model has one, else the hidden size.
         """
-        names = [f"emb{i}" for i in range(self._dim(self._ref()))]
-        if self.missing == "zero":
-            names.append("text_missing")
-        return np.asarray(names, dtype=object)
+        return feature_names([f"emb{i}" for i in range(self._dim(self._ref()))], self.missing)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        tags.input_tags.two_d_array = False
+        tags = text_input_tags(super().__sklearn_tags__())
         tags.requires_fit = False
         return tags
 

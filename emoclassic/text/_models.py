@@ -200,22 +200,26 @@ def model_config(ref: ModelRef) -> dict:
         raise ConfigError(f"{path}: unreadable model config ({exc}); repair the folder") from exc
 
 
-def hidden_size(ref: ModelRef) -> int:
-    """Width of the model's hidden states (the embedding dimension)."""
+def _config_int(ref: ModelRef, keys: tuple[str, ...], missing: str) -> int:
+    """The first of ``keys`` (names for one setting across model families) that the model's
+    config holds as an int; ``missing`` ends the error when none does."""
     cfg = model_config(ref)
-    for key in ("hidden_size", "dim", "d_model"):
+    for key in keys:
         if isinstance(cfg.get(key), int):
             return int(cfg[key])
-    raise ConfigError(f"{ref.path / 'config.json'}: no hidden_size; is this a BERT-family model?")
+    raise ConfigError(f"{ref.path / 'config.json'}: {missing}")
+
+
+def hidden_size(ref: ModelRef) -> int:
+    """Width of the model's hidden states (the embedding dimension)."""
+    keys = ("hidden_size", "dim", "d_model")
+    return _config_int(ref, keys, "no hidden_size; is this a BERT-family model?")
 
 
 def num_layers(ref: ModelRef) -> int:
     """Number of transformer layers (hidden states are this + 1: index 0 is the embeddings)."""
-    cfg = model_config(ref)
-    for key in ("num_hidden_layers", "n_layers", "num_layers"):
-        if isinstance(cfg.get(key), int):
-            return int(cfg[key])
-    raise ConfigError(f"{ref.path / 'config.json'}: no num_hidden_layers; is this a BERT model?")
+    keys = ("num_hidden_layers", "n_layers", "num_layers")
+    return _config_int(ref, keys, "no num_hidden_layers; is this a BERT model?")
 
 
 def _file_sha256(path: Path) -> str:

@@ -18,7 +18,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import ConfigError, DataError
-from ._context import check_window, context_windows
+from ._context import (
+    check_missing,
+    check_window,
+    context_windows,
+    feature_names,
+    text_input_tags,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +89,7 @@ class TfidfText(TransformerMixin, BaseEstimator):
     def _check_params(self) -> None:
         if self.analyzer not in _ANALYZERS:
             raise ConfigError(f"analyzer={self.analyzer!r} is not valid; use one of {_ANALYZERS}")
-        if self.missing not in ("zero", "error"):
-            raise ConfigError(f"missing={self.missing!r} is not valid; use 'zero' or 'error'")
+        check_missing(self.missing)
         check_window(self.context_past, self.context_future)
         for name in ("word_ngram_range", "char_ngram_range"):
             r = getattr(self, name)
@@ -197,12 +202,7 @@ class TfidfText(TransformerMixin, BaseEstimator):
             if vec is not None
             for name in vec.get_feature_names_out()
         ]
-        if self.missing == "zero":
-            names.append("text_missing")
-        return np.asarray(names, dtype=object)
+        return feature_names(names, self.missing)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        tags.input_tags.two_d_array = False
-        return tags
+        return text_input_tags(super().__sklearn_tags__())

@@ -8,7 +8,7 @@ Future context reads other utterances' transcripts at prediction time: it suits 
 analysis of whole dialogues, not live, turn-by-turn prediction.
 
 The options and surface both text extractors (sentence vectors, TF-IDF) share live here too:
-the context sizes and ``missing`` checks, the ``text_missing`` column, the input tags.
+the ``missing`` and context-size checks, the ``text_missing`` column, the input tags.
 """
 
 from __future__ import annotations
@@ -135,10 +135,12 @@ def check_window(past: Any, future: Any) -> None:
             raise ConfigError(f"{name}={value!r} is not valid; use a whole number >= 0")
 
 
-def check_missing(missing: Any) -> None:
-    """``missing`` must be ``"zero"`` (zero row + ``text_missing`` column) or ``"error"``."""
+def check_text_options(missing: Any, past: Any, future: Any) -> None:
+    """The options both text extractors share: ``missing`` must be ``"zero"`` (zero row +
+    ``text_missing`` column) or ``"error"``, the context sizes whole numbers >= 0."""
     if missing not in ("zero", "error"):
         raise ConfigError(f"missing={missing!r} is not valid; use 'zero' or 'error'")
+    check_window(past, future)
 
 
 def feature_names(names: list[str], missing: str) -> np.ndarray:

@@ -23,8 +23,7 @@ from ..exceptions import ConfigError, DataError
 from ..features import BaseExtractor, Item
 from ._context import (
     ContextWindow,
-    check_missing,
-    check_window,
+    check_text_options,
     context_windows,
     feature_names,
     text_input_tags,
@@ -289,8 +288,7 @@ class SentenceEmbedder(BaseExtractor):
             raise ConfigError(f"pool_span={self.pool_span!r} is not valid; use one of {_SPANS}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype={self.dtype!r} is not valid; use one of {DTYPES}")
-        check_missing(self.missing)
-        check_window(self.context_past, self.context_future)
+        check_text_options(self.missing, self.context_past, self.context_future)
         for name in ("max_length", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 4:

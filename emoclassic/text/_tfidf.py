@@ -18,13 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import ConfigError, DataError
-from ._context import (
-    check_missing,
-    check_window,
-    context_windows,
-    feature_names,
-    text_input_tags,
-)
+from ._context import check_text_options, context_windows, feature_names, text_input_tags
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +83,7 @@ class TfidfText(TransformerMixin, BaseEstimator):
     def _check_params(self) -> None:
         if self.analyzer not in _ANALYZERS:
             raise ConfigError(f"analyzer={self.analyzer!r} is not valid; use one of {_ANALYZERS}")
-        check_missing(self.missing)
-        check_window(self.context_past, self.context_future)
+        check_text_options(self.missing, self.context_past, self.context_future)
         for name in ("word_ngram_range", "char_ngram_range"):
             r = getattr(self, name)
             ok = (

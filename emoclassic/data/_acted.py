@@ -1,14 +1,16 @@
 """Readers of the acted corpora whose labels live in the file names.
 
 RAVDESS, CREMA-D, TESS, EmoDB and SAVEE encode speaker, emotion and (where there is one) the
-sentence in every file name, so each reader is a walk plus a name parser. Files that do not
-follow the naming are skipped with a warning; a folder with no matching file is an error.
+sentence in every file name, so each reader is a walk plus a name parser: :func:`_read_named`
+walks, and each reader gives its parser. Files that do not follow the naming are skipped with a
+warning; a folder with no matching file is an error.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,37 @@ __all__ = ["read_ravdess", "read_cremad", "read_tess", "read_emodb", "read_savee
 
 def _record(path: Path, **fields: Any) -> dict[str, Any]:
     return {"path": os.path.abspath(path), **fields}
+
+
+#: ``parse(path, skips)``: the record of one file, or None (having logged why in ``skips``
+#: when the file does not follow the naming)
+_Parser = Callable[[Path, SkipLog], dict[str, Any] | None]
+
+
+def _read_named(
+    corpus: str,
+    folder: Path,
+    layout: str,
+    parse: _Parser,
+    *,
+    suffixes: Sequence[str] = AUDIO_SUFFIXES,
+    extra_columns: Sequence[str] = (),
+) -> pd.DataFrame:
+    """The manifest of the files under ``folder`` (with ``suffixes``) that ``parse`` reads."""
+    skips = SkipLog(corpus)
+    records = []
+    for path in walk_files(folder, suffixes):
+        record = parse(path, skips)
+        if record is not None:
+            records.append(record)
+    return finish(
+        records,
+        corpus=corpus,
+        folder=folder,
+        layout=layout,
+        skips=skips,
+        extra_columns=extra_columns,
+    )
 
 
 # --------------------------------------------------------------------------- RAVDESS
@@ -51,20 +84,19 @@ def read_ravdess(root: str | os.PathLike[str], *, include_song: bool = True) -> 
     files (modality 03) are read, videos are skipped with a warning.
     """
     folder = require_dir(root, "ravdess", RAVDESS_LAYOUT)
-    skips = SkipLog("ravdess")
-    records = []
-    for path in walk_files(folder, AUDIO_SUFFIXES + _VIDEO_SUFFIXES):
+
+    def parse(path: Path, skips: SkipLog) -> dict[str, Any] | None:
         if path.suffix.lower() in _VIDEO_SUFFIXES:
             skips.skip(path, "video file; only the audio-only files (03-...) are read")
-            continue
+            return None
         match = _RAVDESS_NAME.match(path.stem)
         if match is None:
             skips.skip(path, "name is not MM-CC-EE-II-SS-RR-AA (e.g. 03-01-05-02-01-01-01)")
-            continue
+            return None
         modality, channel, emotion, intensity, statement, repetition, actor = match.groups()
         if modality != "03":
             skips.skip(path, f"modality {modality} is not 03 (audio-only)")
-            continue
+            return None
         if (
             channel not in ("01", "02")
             or emotion not in RAVDESS_EMOTIONS
@@ -76,29 +108,28 @@ def read_ravdess(root: str | os.PathLike[str], *, include_song: bool = True) -> 
                 "a code is out of range (channel 01-02, emotion 01-08, "
                 "intensity 01-02, statement 01-02)",
             )
-            continue
+            return None
         if channel == "02" and not include_song:
-            continue
-        records.append(
-            _record(
-                path,
-                id=path.stem,
-                text=RAVDESS_STATEMENTS[statement],
-                label=RAVDESS_EMOTIONS[emotion],
-                label_original=emotion,
-                speaker=actor,
-                intensity="normal" if intensity == "01" else "strong",
-                vocal_channel="speech" if channel == "01" else "song",
-                repetition=int(repetition),
-                gender="male" if int(actor) % 2 else "female",
-            )
+            return None
+        return _record(
+            path,
+            id=path.stem,
+            text=RAVDESS_STATEMENTS[statement],
+            label=RAVDESS_EMOTIONS[emotion],
+            label_original=emotion,
+            speaker=actor,
+            intensity="normal" if intensity == "01" else "strong",
+            vocal_channel="speech" if channel == "01" else "song",
+            repetition=int(repetition),
+            gender="male" if int(actor) % 2 else "female",
         )
-    return finish(
-        records,
-        corpus="ravdess",
-        folder=folder,
-        layout=RAVDESS_LAYOUT,
-        skips=skips,
+
+    return _read_named(
+        "ravdess",
+        folder,
+        RAVDESS_LAYOUT,
+        parse,
+        suffixes=AUDIO_SUFFIXES + _VIDEO_SUFFIXES,
         extra_columns=("intensity", "vocal_channel", "repetition", "gender"),
     )
 
@@ -136,37 +167,28 @@ def read_cremad(root: str | os.PathLike[str]) -> pd.DataFrame:
     folder = require_dir(root, "cremad", CREMAD_LAYOUT)
     audio = folder / "AudioWAV"
     search = audio if audio.is_dir() else folder
-    skips = SkipLog("cremad")
-    records = []
-    for path in walk_files(search, AUDIO_SUFFIXES):
+
+    def parse(path: Path, skips: SkipLog) -> dict[str, Any] | None:
         match = _CREMAD_NAME.match(path.stem)
         if match is None:
             skips.skip(path, "name is not ACTOR_SENTENCE_EMOTION_LEVEL (e.g. 1001_DFA_ANG_XX)")
-            continue
+            return None
         actor, sentence, emotion, level = match.groups()
         sentence, emotion, level = sentence.upper(), emotion.upper(), level.upper()
         if sentence not in CREMAD_SENTENCES or emotion not in CREMAD_EMOTIONS:
             skips.skip(path, f"unknown sentence {sentence!r} or emotion {emotion!r} code")
-            continue
-        records.append(
-            _record(
-                path,
-                id=path.stem,
-                text=CREMAD_SENTENCES[sentence],
-                label=CREMAD_EMOTIONS[emotion],
-                label_original=emotion,
-                speaker=actor,
-                intensity=CREMAD_LEVELS.get(level, level.lower()),
-            )
+            return None
+        return _record(
+            path,
+            id=path.stem,
+            text=CREMAD_SENTENCES[sentence],
+            label=CREMAD_EMOTIONS[emotion],
+            label_original=emotion,
+            speaker=actor,
+            intensity=CREMAD_LEVELS.get(level, level.lower()),
         )
-    return finish(
-        records,
-        corpus="cremad",
-        folder=search,
-        layout=CREMAD_LAYOUT,
-        skips=skips,
-        extra_columns=("intensity",),
-    )
+
+    return _read_named("cremad", search, CREMAD_LAYOUT, parse, extra_columns=("intensity",))
 
 
 # --------------------------------------------------------------------------- TESS
@@ -180,39 +202,30 @@ def read_tess(root: str | os.PathLike[str]) -> pd.DataFrame:
     The text is the carrier phrase with the target word ("Say the word back").
     """
     folder = require_dir(root, "tess", TESS_LAYOUT)
-    skips = SkipLog("tess")
-    records = []
-    for path in walk_files(folder, AUDIO_SUFFIXES):
+
+    def parse(path: Path, skips: SkipLog) -> dict[str, Any] | None:
         match = _TESS_NAME.match(path.stem)
         if match is None:
             skips.skip(path, "name is not OAF_<word>_<emotion> or YAF_<word>_<emotion>")
-            continue
+            return None
         speaker, word, emotion = match.groups()
         label = to_canonical(emotion)
         if not is_canonical(label):
             skips.skip(path, f"unknown emotion {emotion!r}")
-            continue
+            return None
         word = word.lower()
-        records.append(
-            _record(
-                path,
-                id=path.stem,
-                text=f"Say the word {word}",
-                label=label,
-                label_original=emotion,
-                speaker=speaker.upper(),
-                word=word,
-                gender="female",
-            )
+        return _record(
+            path,
+            id=path.stem,
+            text=f"Say the word {word}",
+            label=label,
+            label_original=emotion,
+            speaker=speaker.upper(),
+            word=word,
+            gender="female",
         )
-    return finish(
-        records,
-        corpus="tess",
-        folder=folder,
-        layout=TESS_LAYOUT,
-        skips=skips,
-        extra_columns=("word", "gender"),
-    )
+
+    return _read_named("tess", folder, TESS_LAYOUT, parse, extra_columns=("word", "gender"))
 
 
 # --------------------------------------------------------------------------- EmoDB
@@ -256,35 +269,27 @@ _EMODB_NAME = re.compile(r"^(\d\d)([ab]\d\d)([WLEAFTN])([a-z])$")
 def read_emodb(root: str | os.PathLike[str]) -> pd.DataFrame:
     """Read the Berlin EmoDB: ``SSTTTEV`` names (speaker, text code, emotion letter, take)."""
     folder = require_dir(root, "emodb", EMODB_LAYOUT)
-    skips = SkipLog("emodb")
-    records = []
-    for path in walk_files(folder, AUDIO_SUFFIXES):
+
+    def parse(path: Path, skips: SkipLog) -> dict[str, Any] | None:
         match = _EMODB_NAME.match(path.stem)
         if match is None:
             skips.skip(path, "name is not speaker+text+emotion+take (e.g. 03a01Fa)")
-            continue
+            return None
         speaker, text_code, emotion, version = match.groups()
-        records.append(
-            _record(
-                path,
-                id=path.stem,
-                text=EMODB_SENTENCES.get(text_code),
-                label=EMODB_EMOTIONS[emotion],
-                label_original=emotion,
-                speaker=speaker,
-                text_id=text_code,
-                version=version,
-                gender=EMODB_GENDER.get(speaker),
-            )
+        return _record(
+            path,
+            id=path.stem,
+            text=EMODB_SENTENCES.get(text_code),
+            label=EMODB_EMOTIONS[emotion],
+            label_original=emotion,
+            speaker=speaker,
+            text_id=text_code,
+            version=version,
+            gender=EMODB_GENDER.get(speaker),
         )
-    return finish(
-        records,
-        corpus="emodb",
-        folder=folder,
-        layout=EMODB_LAYOUT,
-        skips=skips,
-        extra_columns=("text_id", "version", "gender"),
-    )
+
+    extra = ("text_id", "version", "gender")
+    return _read_named("emodb", folder, EMODB_LAYOUT, parse, extra_columns=extra)
 
 
 # --------------------------------------------------------------------------- SAVEE
@@ -306,9 +311,8 @@ _SAVEE_SPEAKER = re.compile(r"^[A-Z]{2}$")
 def read_savee(root: str | os.PathLike[str]) -> pd.DataFrame:
     """Read SAVEE in the flat (``DC_a01.wav``) or the original (``AudioData/DC/a01.wav``) layout."""
     folder = require_dir(root, "savee", SAVEE_LAYOUT)
-    skips = SkipLog("savee")
-    records = []
-    for path in walk_files(folder, AUDIO_SUFFIXES):
+
+    def parse(path: Path, skips: SkipLog) -> dict[str, Any] | None:
         flat = _SAVEE_FLAT.match(path.stem)
         nested = _SAVEE_NESTED.match(path.stem)
         if flat is not None:
@@ -318,14 +322,13 @@ def read_savee(root: str | os.PathLike[str]) -> pd.DataFrame:
             emotion, number = nested.groups()
         else:
             skips.skip(path, "name is not DC_a01 style nor AudioData/<speaker>/a01 style")
-            continue
-        records.append(
-            _record(
-                path,
-                id=f"{speaker}_{emotion}{number}",
-                label=SAVEE_EMOTIONS[emotion],
-                label_original=emotion,
-                speaker=speaker,
-            )
+            return None
+        return _record(
+            path,
+            id=f"{speaker}_{emotion}{number}",
+            label=SAVEE_EMOTIONS[emotion],
+            label_original=emotion,
+            speaker=speaker,
         )
-    return finish(records, corpus="savee", folder=folder, layout=SAVEE_LAYOUT, skips=skips)
+
+    return _read_named("savee", folder, SAVEE_LAYOUT, parse)

@@ -1,6 +1,6 @@
 """Versions of emoclassic and the libraries a saved model depends on, without importing them.
 
-Model manifests and reports record these so that a model can be checked against the
+Model cards and reports record these so that a model can be checked against the
 environment that loads it. ``importlib.metadata`` reads the installed distributions' metadata,
 so asking for torch's version costs microseconds instead of a multi-second import.
 """

@@ -1,16 +1,16 @@
-"""Saved models: ``MODEL.joblib`` with a ``MODEL.json`` manifest beside it.
+"""Saved models: ``MODEL.joblib`` with its model card ``MODEL.json`` beside it.
 
 A joblib file is a pickle: **loading one runs code**, so only load files from a source you
-trust. The manifest is what makes a model file checkable before that happens: it records the
+trust. The model card is what makes a model file checkable before that happens: it records the
 sha256 of the .joblib (a truncated, corrupt or altered file is refused), the library versions it
 was written with (a different scikit-learn major.minor is refused unless trusted, since its
 pickles are not compatible across releases), the pipeline spec, the feature configurations
 (which text model, whether AlexNet weights were pretrained), the label set, a summary of the
-training data and the CV metrics. :func:`load_model` refuses a .joblib without its manifest
-unless ``trust=True``.
+training data and the CV metrics. :func:`load_model` refuses a .joblib without its card
+unless ``trust=True``. ("Manifest" is the utterance table; the model's JSON is its card.)
 
 Writes are atomic (temporary file in the same folder + ``os.replace``): the .joblib first, then
-the manifest holding its sha256, so a crash never leaves a manifest describing another file.
+the card holding its sha256, so a crash never leaves a card describing another file.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 
 from . import _walk
 from ._atomic import _mkstemp_beside, atomic_path, atomic_write_json
+from ._deprecate import REMOVED_IN
 from ._json import jsonable as _jsonable
 from ._paths import shown_path
 from ._versions import major_minor, versions
@@ -39,6 +40,7 @@ __all__ = [
     "save_model",
     "load_model",
     "inspect_model",
+    "card_path",
     "manifest_path",
     "file_sha256",
     "check_writable",
@@ -47,23 +49,32 @@ __all__ = [
     "iter_estimators",
 ]
 
-#: Version of the manifest layout; bump on incompatible changes.
+#: Version of the model card's layout; bump on incompatible changes.
 FORMAT_VERSION = 1
 
 _FORMAT_NAME = "emoclassic-model"
 
 
 # --------------------------------------------------------------------------- helpers
-def manifest_path(path: str | os.PathLike) -> Path:
-    """The manifest beside a model file: ``model.joblib -> model.json``."""
+def card_path(path: str | os.PathLike) -> Path:
+    """The model card beside a model file: ``model.joblib -> model.json``."""
     p = Path(path)
     if p.suffix.lower() == ".json":
-        raise ModelError(f"{p}: give the .joblib model file, not its .json manifest")
+        raise ModelError(f"{p}: give the .joblib model file, not its .json model card")
     return p.with_suffix(".json")
 
 
+def manifest_path(path: str | os.PathLike) -> Path:
+    """The old name of :func:`card_path` (deprecated; removed in 0.3)."""
+    import warnings
+
+    warnings.warn(f"manifest_path() is deprecated and will be removed in emoclassic {REMOVED_IN}; "
+                  "use card_path()", FutureWarning, stacklevel=2)
+    return card_path(path)
+
+
 def _model_file(path: str | os.PathLike) -> Path:
-    """Accept the manifest's path too, since users will point at either file."""
+    """Accept the card's path too, since users will point at either file."""
     p = Path(path).expanduser()
     if p.suffix.lower() == ".json":
         p = p.with_suffix(".joblib")
@@ -159,7 +170,7 @@ def _extractor_config(extractor: Any) -> dict:
         if callable(fn):
             try:
                 config[key] = fn()
-            except Exception as exc:  # noqa: BLE001 - a manifest must still be written
+            except Exception as exc:  # noqa: BLE001 - a model card must still be written
                 config[key] = {"error": f"{type(exc).__name__}: {exc}"}
     return _jsonable(config)
 
@@ -266,10 +277,11 @@ def save_model(
     cv_metrics: dict | None = None,
     extra: dict | None = None,
 ) -> dict:
-    """Write ``path`` (joblib) and its manifest ``path.with_suffix('.json')`` atomically.
+    """Write ``path`` (joblib) and its model card ``path.with_suffix('.json')`` atomically.
 
     Extractors' ``cache`` folders are blanked in the saved copy (they belong to the training
-    machine). Returns the manifest as written (with ``model_path`` / ``manifest_path``).
+    machine). Returns the card as written, with ``model_path`` and ``card_path`` (and
+    ``manifest_path``, the old name of ``card_path``, deprecated; removed in 0.3).
     """
     import joblib
 
@@ -278,7 +290,7 @@ def save_model(
         raise ModelError(f"{model_file}: a model file name must end in .joblib (e.g. model.joblib)")
     if not hasattr(estimator, "predict"):
         raise ModelError(f"cannot save {type(estimator).__name__} to {model_file}: not a model")
-    json_file = manifest_path(model_file)
+    json_file = card_path(model_file)
 
     extractors = _feature_blocks(estimator)
     with _without_runtime(estimator), atomic_path(model_file) as tmp:
@@ -286,7 +298,7 @@ def save_model(
     digest = file_sha256(model_file)
 
     spec_d = _spec_dict(spec)
-    manifest = {
+    card = {
         "format": _FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 (py310)
@@ -306,28 +318,34 @@ def save_model(
         "cv_metrics": _jsonable(cv_metrics) if cv_metrics is not None else None,
         "extra": _jsonable(extra) if extra else {},
     }
-    atomic_write_json(json_file, manifest)
-    logger.info("saved model to %s (manifest %s)", model_file, json_file.name)
-    return {**manifest, "model_path": str(model_file), "manifest_path": str(json_file)}
+    atomic_write_json(json_file, card)
+    logger.info("saved model to %s (model card %s)", model_file, json_file.name)
+    return {**card, **_paths_of(model_file, json_file)}
+
+
+def _paths_of(model_file: Path, json_file: Path | None) -> dict[str, str | None]:
+    """Where the model and its card are (``manifest_path``: the old key, for one release)."""
+    card = str(json_file) if json_file is not None else None
+    return {"model_path": str(model_file), "card_path": card, "manifest_path": card}
 
 
 # --------------------------------------------------------------------------- load
-def _read_manifest(json_file: Path, model_file: Path) -> dict:
+def _read_card(json_file: Path, model_file: Path) -> dict:
     try:
         info = json.loads(json_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(
-            f"{json_file}: the model manifest is unreadable ({type(exc).__name__}); restore the "
+            f"{json_file}: the model card is unreadable ({type(exc).__name__}); restore the "
             f".json written with {model_file.name} or re-create the model with `emoclassic fit`"
         ) from exc
     if not isinstance(info, dict) or info.get("format") != _FORMAT_NAME or "sha256" not in info:
         raise ModelError(
-            f"{json_file}: not an emoclassic model manifest (no 'format'/'sha256'); restore the "
+            f"{json_file}: not an emoclassic model card (no 'format'/'sha256'); restore the "
             f".json written with {model_file.name} or re-create the model with `emoclassic fit`"
         )
     if int(info.get("format_version", 0)) > FORMAT_VERSION:
         raise ModelError(
-            f"{json_file}: manifest format {info.get('format_version')} is newer than this "
+            f"{json_file}: model card format {info.get('format_version')} is newer than this "
             f"emoclassic reads ({FORMAT_VERSION}); upgrade emoclassic "
             f"(it was written by emoclassic {info.get('versions', {}).get('emoclassic')})"
         )
@@ -335,9 +353,9 @@ def _read_manifest(json_file: Path, model_file: Path) -> dict:
 
 
 def inspect_model(path: str | os.PathLike) -> dict:
-    """Read and verify a model's manifest and sha256 without loading (running) the .joblib.
+    """Read and verify a model's card and sha256 without loading (running) the .joblib.
 
-    Returns the manifest plus ``model_path``, ``manifest_path``, ``sha256_ok`` and
+    Returns the card plus ``model_path``, ``card_path``, ``sha256_ok`` and
     ``version_notes`` (differences from the running environment).
     """
     model_file = _model_file(path)
@@ -346,15 +364,14 @@ def inspect_model(path: str | os.PathLike) -> dict:
             f"model file not found: {shown_path(model_file)}; give the .joblib written by "
             "`emoclassic fit`"
         )
-    json_file = manifest_path(model_file)
+    json_file = card_path(model_file)
     if not json_file.is_file():
         raise ModelError(
-            f"{model_file}: its manifest {json_file.name} is missing; without it the file cannot "
+            f"{model_file}: its model card {json_file.name} is missing; without it the file cannot "
             f"be checked (restore the .json written with it)"
         )
-    info = _read_manifest(json_file, model_file)
-    info["model_path"] = str(model_file)
-    info["manifest_path"] = str(json_file)
+    info = _read_card(json_file, model_file)
+    info.update(_paths_of(model_file, json_file))
     info["sha256_ok"] = file_sha256(model_file) == info["sha256"]
     info["version_notes"] = _version_notes(info.get("versions") or {})
     return info
@@ -372,15 +389,15 @@ def _version_notes(saved: dict) -> list[tuple[str, str | None, str | None]]:
 
 
 def load_model(path: str | os.PathLike, *, trust: bool = False) -> tuple[Any, dict]:
-    """Load a model saved by :func:`save_model` after checking its manifest.
+    """Load a model saved by :func:`save_model` after checking its model card.
 
     **Loading a .joblib runs code**: only load model files from a source you trust.
 
-    Checks, in order: the file exists; its manifest exists (else refused unless ``trust``);
+    Checks, in order: the file exists; its card exists (else refused unless ``trust``);
     the sha256 matches (else refused: the file was altered or is corrupt); the scikit-learn
     major.minor matches (else refused unless ``trust``, then a warning); other version
     differences are warnings (in ``info["warnings"]`` and the log). Returns
-    ``(estimator, info)`` where ``info`` is the manifest (or a stub when trusted without one).
+    ``(estimator, info)`` where ``info`` is the card (or a stub when trusted without one).
     """
     import joblib
 
@@ -392,15 +409,15 @@ def load_model(path: str | os.PathLike, *, trust: bool = False) -> tuple[Any, di
         )
     if not model_file.is_file():
         raise ModelError(f"{model_file} is a folder, not a model file; give the .joblib file")
-    json_file = manifest_path(model_file)
+    json_file = card_path(model_file)
     warnings_out: list[str] = []
 
     if json_file.is_file():
-        info = _read_manifest(json_file, model_file)
+        info = _read_card(json_file, model_file)
         digest = file_sha256(model_file)
         if digest != info["sha256"]:
             raise ModelError(
-                f"{model_file}: sha256 {digest[:12]}... does not match its manifest "
+                f"{model_file}: sha256 {digest[:12]}... does not match its model card "
                 f"({str(info['sha256'])[:12]}...): the file was altered or is corrupt; "
                 "re-copy it or re-create it with `emoclassic fit`"
             )
@@ -429,14 +446,16 @@ def load_model(path: str | os.PathLike, *, trust: bool = False) -> tuple[Any, di
     else:
         if not trust:
             raise ModelError(
-                f"{model_file}: its manifest {json_file.name} is missing, so the file cannot be "
+                f"{model_file}: its model card {json_file.name} is missing, so the file cannot be "
                 "checked, and loading a .joblib runs code; restore the .json written with it, "
                 "or pass --trust (trust=True) if you trust where the file came from"
             )
         warnings_out.append(
-            f"{model_file.name}: loading without a manifest (trusted); nothing was checked"
+            f"{model_file.name}: loading without a model card (trusted); nothing was checked"
         )
-        info = {"format": _FORMAT_NAME, "trusted_without_manifest": True, "spec": None,
+        info = {"format": _FORMAT_NAME, "trusted_without_card": True,
+                "trusted_without_manifest": True,  # the old key (removed in 0.3)
+                "spec": None,
                 "modalities": None, "labels": None, "speaker_normalization": False}
 
     try:
@@ -470,6 +489,5 @@ def load_model(path: str | os.PathLike, *, trust: bool = False) -> tuple[Any, di
     for msg in warnings_out:
         logger.warning("%s", msg)
     info["warnings"] = warnings_out
-    info["model_path"] = str(model_file)
-    info["manifest_path"] = str(json_file) if json_file.is_file() else None
+    info.update(_paths_of(model_file, json_file if json_file.is_file() else None))
     return estimator, info

@@ -77,7 +77,7 @@ def run_demo(
     ``spec`` overrides the demo pipeline spec (default: the shipped ``demo`` spec). Keys of
     the result: ``corpus``, ``manifest``,
     the report files of :func:`emoclassic.evaluation.write_reports` (prefixed ``cv_``),
-    ``model``, ``model_manifest``, ``spectrogram``, ``prediction`` and ``summary`` (text).
+    ``model``, ``model_card``, ``spectrogram``, ``prediction`` and ``summary`` (text).
     """
     from .artifacts import load_model, save_model
     from .data import make_demo_corpus
@@ -152,7 +152,7 @@ def run_demo(
         **{f"cv_{k}" if not str(k).startswith("cv") else str(k): Path(v)
            for k, v in report_paths.items()},
         "model": Path(saved["model_path"]),
-        "model_manifest": Path(saved["manifest_path"]),
+        "model_card": Path(saved["card_path"]),
         "spectrogram": spectrogram,
         "prediction": prediction_path,
         "summary": _summary(report, elapsed),

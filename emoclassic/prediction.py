@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,13 +271,16 @@ def predict_manifest(
     cache: Any = None,
     n_jobs: int | None = None,
     progress: bool = False,
+    extra: Mapping[str, str | os.PathLike] | None = None,
 ) -> PredictionResult:
     """Predict every row of ``manifest`` with a fitted pipeline; bad rows become failures.
 
     ``window`` (seconds) splits each audio file into windows predicted separately; the
     whole-file result is the mean of the window probabilities. Files longer than
     ``auto_window`` seconds are windowed (10 s) even without ``window``. ``info`` is the model
-    manifest from :func:`emoclassic.artifacts.load_model` (modalities, speaker normalisation).
+    card from :func:`emoclassic.artifacts.load_model` (modalities, speaker normalisation).
+    ``extra`` maps the model's extra blocks to files of the new rows' vectors keyed by id
+    (``--extra NAME=FILE``; see :func:`emoclassic.fusion.extra_inputs`).
     Features come from the shared precompute step (:func:`emoclassic.features.precompute`):
     every block once per row, then the model runs on the good rows only. ``cache``,
     ``n_jobs`` and ``progress`` left at None take the values of
@@ -290,7 +295,10 @@ def predict_manifest(
     if not classes:
         raise DataError("the model has no classes_; is it fitted? re-create it with emoclassic fit")
     labels = [str(c) for c in classes]
+    from .fusion._extra import extra_inputs
+
     frame, failures = _check_inputs(_complete(manifest), info)
+    frame = extra_inputs(estimator, frame, extra)  # before windows: each window gets its file's
     if len(frame):
         _check_speakers(frame, estimator, info)
     result = PredictionResult(labels=labels, failures=failures)

@@ -135,10 +135,19 @@ def test_runtime_settings_come_from_the_context_not_the_model(fitted):
         clone.cache = before
 
 
-def test_load_accepts_the_manifest_path(saved):
+def test_load_accepts_the_card_path(saved):
     path, *_ = saved
     model, info = load_model(path.with_suffix(".json"))
     assert info["model_path"] == str(path)
+    assert info["card_path"] == str(path.with_suffix(".json"))
+
+
+def test_old_manifest_names_still_work_with_a_warning(saved):
+    path, *_ = saved
+    _, info = load_model(path)
+    assert info["manifest_path"] == info["card_path"]  # the old key, for one release
+    with pytest.warns(FutureWarning, match="card_path"):
+        assert artifacts.manifest_path(path) == artifacts.card_path(path)
 
 
 def test_missing_model_file(tmp_path):
@@ -169,26 +178,28 @@ def test_truncated_file_with_matching_sha_is_a_model_error(saved):
         load_model(path)
 
 
-def test_missing_manifest_is_refused_unless_trusted(saved):
+def test_missing_card_is_refused_unless_trusted(saved):
     path, *_ = saved
     path.with_suffix(".json").unlink()
-    with pytest.raises(ModelError, match="manifest.*missing.*--trust"):
+    with pytest.raises(ModelError, match="model card.*missing.*--trust"):
         load_model(path)
     model, info = load_model(path, trust=True)
-    assert info["trusted_without_manifest"] is True
+    assert info["trusted_without_card"] is True
+    assert info["trusted_without_manifest"] is True  # the old key, for one release
+    assert info["card_path"] is None
     assert info["labels"] == ["anger", "neutral", "sadness"]
-    assert any("without a manifest" in w for w in info["warnings"])
+    assert any("without a model card" in w for w in info["warnings"])
     with pytest.raises(ModelError, match="missing"):
         inspect_model(path)
 
 
-def test_unreadable_manifest(saved):
+def test_unreadable_card(saved):
     path, *_ = saved
     path.with_suffix(".json").write_text("{not json")
     with pytest.raises(ModelError, match="unreadable"):
         load_model(path)
     path.with_suffix(".json").write_text('{"hello": 1}')
-    with pytest.raises(ModelError, match="not an emoclassic model manifest"):
+    with pytest.raises(ModelError, match="not an emoclassic model card"):
         load_model(path)
 
 

@@ -139,7 +139,7 @@ def test_plain_manifest_maps_columns_as_read_manifest(tmp_path):
     path = tmp_path / "m.csv"
     path.write_text("key,file,emotion,who,words\nk1,a.wav,anger,s1,hi\nk2,b.wav,sad,s2,yo\n")
     options = {"id_column": "key", "path_column": "file", "label_column": "emotion",
-               "group_column": "who", "text_column": "words", **READ}
+               "speaker_column": "who", "text_column": "words", **READ}
     plain = read_plain_manifest(path, **options)
     assert plain is not None
     _same_columns(plain, read_manifest(path, **options))

@@ -219,7 +219,7 @@ def test_stacking_meta_learner_sees_only_out_of_fold_predictions():
     ])  # fmt: skip
     RecordingMeta.seen.clear()
     st = StackingFusion(
-        [("one", branch), ("two", branch)], RecordingMeta(), cv=3, group_column="speaker"
+        [("one", branch), ("two", branch)], RecordingMeta(), cv=3, groups="speaker"
     ).fit(df, y)
     (meta_X,) = RecordingMeta.seen
     # every row's branch scores came from a model that never saw that row: uniform, never
@@ -398,3 +398,39 @@ def test_spy_classifier_registration_is_possible(monkeypatch):
     spec = load_spec(toy_spec(classifier={"name": "test_lookup"},
                               grid={"classifier.tag": [0, 1]}))  # fmt: skip
     assert len(param_grid(spec)) == 2
+
+
+# --------------------------------------------------------------------------- one name each
+def test_groups_override_reaches_the_stacking_inner_folds():
+    """`--groups session` (fit_final(groups=)) groups the meta-learner's folds by session too,
+    not only the outer ones by speaker."""
+    from emoclassic.evaluation import fit_final
+
+    df = toy_frame()
+    df["session"] = df["speaker"].map(lambda s: "A" if s in ("spk0", "spk1", "spk2") else "B")
+    df.loc[df["speaker"] == "spk5", "session"] = "C"
+    spec = load_spec(toy_spec({"type": "stacking", "cv": 3}))
+    est = fit_final(spec, df, params={}, groups="session")
+    (st,) = [s for _, s in est.steps if isinstance(s, StackingFusion)]
+    assert st.groups == "session"
+    for train, test in st.inner_splits_:
+        assert not set(df["session"].iloc[train]) & set(df["session"].iloc[test])
+
+
+def test_old_parameter_names_warn_and_still_work():
+    df = toy_frame()
+    y = df["label"].to_numpy()
+    branch = Pipeline([("features", ExtraFeatures(columns=A_COLS)), ("clf", LogisticRegression())])
+    with pytest.warns(FutureWarning, match="use groups="):
+        st = StackingFusion([("one", branch), ("two", branch)], cv=3, group_column="speaker")
+        st.fit(df, y)
+    for train, test in st.inner_splits_:
+        assert not set(df["speaker"].iloc[train]) & set(df["speaker"].iloc[test])
+    norm = _norm_frame().rename(columns={"speaker": "who"})
+    with pytest.warns(FutureWarning, match="use speaker_column="):
+        old = SpeakerNormalizer(ExtraFeatures(columns=A_COLS), column="who").fit_transform(norm)
+    new = SpeakerNormalizer(ExtraFeatures(columns=A_COLS), speaker_column="who").fit_transform(norm)
+    np.testing.assert_array_equal(old, new)
+    with pytest.raises(ConfigError, match="give only speaker_column"):
+        SpeakerNormalizer(ExtraFeatures(columns=A_COLS), speaker_column="a",
+                          column="who").fit(norm)

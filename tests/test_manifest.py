@@ -21,7 +21,7 @@ from emoclassic.data import (
     validate_manifest,
     write_manifest,
 )
-from emoclassic.exceptions import DataError
+from emoclassic.exceptions import ConfigError, DataError
 
 
 def _wav(path: Path, seconds: float = 0.1, sr: int = 16000) -> Path:
@@ -168,7 +168,7 @@ def test_column_mapping(clips: Path):
         path_column="file",
         text_column="transcript",
         label_column="emotion",
-        group_column="actor",
+        speaker_column="actor",
     )
     assert df["id"].tolist() == ["x1", "x2"]
     assert df["label"].tolist() == ["anger", "fear"]
@@ -185,8 +185,17 @@ def test_unknown_mapped_column_lists_available(clips: Path):
     manifest = _write(clips / "m.csv", "path,label\nclips/a.wav,anger\n")
     with pytest.raises(DataError, match=r"no column 'emotion'.*'path', 'label'.*label_column="):
         read_manifest(manifest, label_column="emotion")
-    with pytest.raises(DataError, match=r"no column 'session'.*group_column="):
-        read_manifest(manifest, group_column="session")
+    with pytest.raises(DataError, match=r"no column 'session'.*speaker_column="):
+        read_manifest(manifest, speaker_column="session")
+
+
+def test_group_column_is_the_old_name_of_speaker_column(clips: Path):
+    manifest = _write(clips / "m.csv", "path,label,actor\nclips/a.wav,anger,A\n")
+    with pytest.warns(FutureWarning, match="speaker_column"):
+        df = read_manifest(manifest, group_column="actor")
+    assert df["speaker"].tolist() == ["A"]
+    with pytest.raises(ConfigError, match="give only speaker_column"):
+        read_manifest(manifest, group_column="actor", speaker_column="other")
 
 
 def test_missing_label_column(clips: Path):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from ._app import _examples, app
-from ._options import DEFAULT_OUT, DataArgs, PipelineOpt, RunArgs, shared_options
+from ._options import DEFAULT_OUT, DataArgs, GroupsOpt, PipelineOpt, RunArgs, shared_options
 from ._output import _HEADLINE, _headline, _mean, _partial, _print_csv, _say, _tell
 
 
@@ -23,10 +23,7 @@ from ._output import _HEADLINE, _headline, _mean, _partial, _print_csv, _say, _t
 def cv(
     pipeline: PipelineOpt,
     data: DataArgs,
-    groups: Annotated[
-        str | None, typer.Option(help="Manifest column grouping the folds (default: speaker).",
-                                 metavar="COLUMN")
-    ] = None,
+    groups: GroupsOpt = None,
     scheme: Annotated[
         str | None,
         typer.Option(

@@ -28,7 +28,7 @@ def demo(
     """Generate the demo corpus and run the main job on it end to end.
 
     Writes the corpus, a fused pipeline's grid-search CV with modality ablation (reports and
-    plots), the final model with its manifest, a spectrogram example and a prediction.
+    plots), the final model with its model card, a spectrogram example and a prediction.
     """
     from ..demo import run_demo
 

@@ -86,7 +86,7 @@ def _cached_result(feature_set: str, options_of, data: DataArgs, run: RunArgs, o
     return cached_extraction(
         feature_set, options, data.manifest, cache=run.cache_dir,
         label_column=data.label_column, text_column=data.text_column,
-        path_column=data.path_column, group_column=data.speaker_column,
+        path_column=data.path_column, speaker_column=data.speaker_column,
         require_labels=False, check_files=False,
     )
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ._app import _examples, app
-from ._options import DEFAULT_OUT, DataArgs, PipelineOpt, RunArgs, shared_options
+from ._options import DEFAULT_OUT, DataArgs, GroupsOpt, PipelineOpt, RunArgs, shared_options
 from ._output import _partial, _print_csv, _print_json, _say
 
 
@@ -61,8 +61,8 @@ def _select_splits(data, split: str | None):
 def fit(
     pipeline: PipelineOpt,
     data: DataArgs,
-    out: Annotated[Path, typer.Option(help="Model file to write (.joblib; a .json manifest "
-                                      "is written beside it).", metavar="MODEL.joblib")] =
+    out: Annotated[Path, typer.Option(help="Model file to write (.joblib; its model card "
+                                      ".json is written beside it).", metavar="MODEL.joblib")] =
     DEFAULT_OUT / "model.joblib",
     params_from: Annotated[
         Path | None, typer.Option(help="Use the best parameters of this cv_report.json.",
@@ -71,6 +71,7 @@ def fit(
     split: Annotated[
         str | None, typer.Option(help="Train only on these splits, e.g. train or train,dev.")
     ] = None,
+    groups: GroupsOpt = None,
     *,
     run: RunArgs,
 ) -> int:
@@ -90,8 +91,9 @@ def fit(
     rows = _select_splits(data.load(), split)
     params, cv_metrics = _params_from(params_from) if params_from is not None else (None, None)
     _say(f"fitting {getattr(spec, 'name', pipeline)} on {len(rows)} utterances ...")
-    estimator = fit_final(spec, rows, params=params, cache=run.cache_dir, n_jobs=run.jobs,
-                          backend=run.backend, scheduler=run.scheduler, progress=run.bars)
+    estimator = fit_final(spec, rows, params=params, groups=groups, cache=run.cache_dir,
+                          n_jobs=run.jobs, backend=run.backend, scheduler=run.scheduler,
+                          progress=run.bars)
     fit_info = getattr(estimator, "emoclassic_fit_", None) or {}
     failed = fit_info.get("failed") or []
     info = save_model(
@@ -103,9 +105,9 @@ def fit(
         _print_json(info)
     elif run.fmt == "csv":
         _print_csv(["model", "model_card", "name", "labels", "n_fitted", "n_failed"],
-                   [[info["model_path"], info["manifest_path"], info.get("name"),
+                   [[info["model_path"], info["card_path"], info.get("name"),
                      ";".join(info.get("labels") or []), fit_info.get("n_items"), len(failed)]])
     else:
-        typer.echo(f"wrote {info['model_path']} and {info['manifest_path']}")
+        typer.echo(f"wrote {info['model_path']} and {info['card_path']}")
         typer.echo(f"labels: {', '.join(info.get('labels') or [])}")
     return _partial(failed)  # the model was fitted without these items

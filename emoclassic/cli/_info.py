@@ -33,7 +33,7 @@ def info(
         typer.echo(_info_text(data))
     if not data["sha256_ok"]:
         raise ModelError(
-            f"{data['model_path']}: sha256 does not match its manifest: the file was altered or "
+            f"{data['model_path']}: sha256 does not match its model card: the file was altered or "
             "is corrupt; re-copy it or re-create it with `emoclassic fit`"
         )
     return EXIT_OK

@@ -44,7 +44,7 @@ Trust = Annotated[
     bool,
     typer.Option(
         "--trust",
-        help="Load a model without its manifest or from another scikit-learn release. "
+        help="Load a model without its model card or from another scikit-learn release. "
         "A .joblib runs code when loaded: only for files you trust.",
     ),
 ]
@@ -72,7 +72,37 @@ CorpusOpt = Annotated[
 LabelCol = Annotated[str, typer.Option(help="Manifest column holding the labels.")]
 TextCol = Annotated[str, typer.Option(help="Manifest column holding the transcripts.")]
 PathCol = Annotated[str, typer.Option(help="Manifest column holding the audio paths.")]
-SpeakerCol = Annotated[str, typer.Option(help="Manifest column holding the speaker ids.")]
+SpeakerCol = Annotated[str, typer.Option(help="Manifest column saying who spoke (what "
+                                          "speaker normalisation reads).")]
+ExtraOpt = Annotated[
+    list[str] | None,
+    typer.Option("--extra", help="Features of an extra block for these rows: NAME=FILE "
+                 "(.csv/.npz/.npy keyed by id); repeat for several blocks.",
+                 metavar="NAME=FILE"),
+]
+
+
+def extra_files(values: list[str] | None) -> dict[str, str]:
+    """``--extra NAME=FILE`` options as ``{NAME: FILE}``."""
+    from ..exceptions import ConfigError
+
+    out: dict[str, str] = {}
+    for value in values or []:
+        name, sep, file = value.partition("=")
+        if not sep or not name.strip() or not file.strip():
+            raise ConfigError(f"--extra {value}: give NAME=FILE (the model's extra block and a "
+                              ".csv/.npz/.npy of its features keyed by id)")
+        if name.strip() in out:
+            raise ConfigError(f"--extra {name.strip()}: given twice; give each block once")
+        out[name.strip()] = file.strip()
+    return out
+
+
+GroupsOpt = Annotated[
+    str | None,
+    typer.Option(help="Column whose values must not be split across folds (default: the "
+                 "spec's cv.groups, the speaker; e.g. session or corpus).", metavar="COLUMN"),
+]
 
 # --------------------------------------------------------------------------- the run tail
 Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel worker processes.")]
@@ -141,7 +171,7 @@ class DataArgs:
                 "label_column": self.label_column,
                 "text_column": self.text_column,
                 "path_column": self.path_column,
-                "group_column": self.speaker_column,
+                "speaker_column": self.speaker_column,
                 "require_labels": require_labels,
                 "check_files": check_files,
             }

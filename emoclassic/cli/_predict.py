@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from ._app import _examples, app
-from ._options import DataArgs, ModelOpt, RunArgs, Trust, cache_folder, shared_options
+from ._options import (
+    DataArgs,
+    ExtraOpt,
+    ModelOpt,
+    RunArgs,
+    Trust,
+    cache_folder,
+    extra_files,
+    shared_options,
+)
 from ._output import _finish, _print_json, _say
 
 
@@ -31,6 +40,7 @@ def _read_text_file(path: Path) -> str:
         "emoclassic predict --model model.joblib recordings/ --format json > predictions.json",
         "emoclassic predict --model model.joblib --manifest new.csv --format csv",
         "emoclassic predict --model model.joblib long_call.wav --window 5",
+        "emoclassic predict --model model.joblib --manifest new.csv --extra face=new_face.csv",
     )
 )
 @shared_options("jobs", "fmt", "progress")
@@ -54,6 +64,7 @@ def predict(
                                                  "windowed anyway).", metavar="SECONDS")] = None,
     cache: Annotated[str | None, typer.Option(help="Feature cache folder (default: a temporary "
                                               "one).", metavar="DIR")] = None,
+    extra: ExtraOpt = None,
     trust: Trust = False,
     run: RunArgs,
 ) -> int:
@@ -64,6 +75,7 @@ def predict(
     """
     from ..exceptions import ConfigError
 
+    extras = extra_files(extra)
     if text is not None and text_file is not None:
         raise ConfigError("give the transcript once: --text or --text-file, not both")
     if text_file is not None:
@@ -83,7 +95,7 @@ def predict(
     _say(f"predicting {len(rows)} item(s) with {model.name} ...")
     result = predict_manifest(
         estimator, rows, info=info, window=window, cache=cache_folder(cache), n_jobs=run.jobs,
-        progress=run.bars,
+        progress=run.bars, extra=extras,
     )
     model_info = {
         "path": str(model),

@@ -34,8 +34,9 @@ _COLUMN_DEFAULTS = {
     "label_column": "label",
     "text_column": "text",
     "path_column": "path",
-    "group_column": "speaker",
+    "speaker_column": "speaker",
     "id_column": "id",
+    "group_column": None,  # the old name of speaker_column
 }
 
 

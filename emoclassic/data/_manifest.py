@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .._atomic import atomic_path
+from .._deprecate import renamed
 from .._paths import shown_path
 from ..exceptions import DataError
 from ._rows import MANIFEST_COLUMNS, SPLITS, _is_missing, normalise_columns
@@ -273,18 +274,23 @@ def read_manifest(
     label_column: str = "label",
     text_column: str = "text",
     path_column: str = "path",
-    group_column: str = "speaker",
+    speaker_column: str = "speaker",
     id_column: str = "id",
     require_labels: bool = True,
     check_files: bool = True,
+    group_column: str | None = None,
 ) -> pd.DataFrame:
     """Read a CSV, TSV or JSONL manifest of the user's own utterances and validate it.
 
     The ``*_column`` options name the user's columns for the schema's ``label``, ``text``,
-    ``path``, ``speaker`` (``group_column``: whatever groups utterances for cross-validation)
-    and ``id``. Relative audio paths resolve against the manifest file's folder. Labels stay
-    verbatim (``label_original`` = ``label``); ``corpus`` defaults to ``"user"``.
+    ``path``, ``speaker`` (who spoke: what speaker normalisation reads, and what
+    cross-validation groups by unless told otherwise) and ``id``. Relative audio paths resolve
+    against the manifest file's folder. Labels stay verbatim (``label_original`` = ``label``);
+    ``corpus`` defaults to ``"user"``. ``group_column`` is the old name of ``speaker_column``
+    (deprecated; removed in 0.3).
     """
+    speaker_column = renamed("group_column", group_column, "speaker_column", speaker_column,
+                             default="speaker")
     file = Path(path).expanduser()
     if not file.is_file():
         what = "is a folder, not a file" if file.is_dir() else "not found"
@@ -303,7 +309,7 @@ def read_manifest(
         "path": ("path_column", path_column),
         "text": ("text_column", text_column),
         "label": ("label_column", label_column),
-        "speaker": ("group_column", group_column),
+        "speaker": ("speaker_column", speaker_column),
     }
     frame = _map_columns(raw, mapping, source)
     available = ", ".join(repr(c) for c in raw.columns)

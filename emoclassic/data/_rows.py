@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .._deprecate import renamed
 from ..exceptions import DataError
 
 __all__ = ["MANIFEST_COLUMNS", "SPLITS", "normalise_columns", "read_plain_manifest"]
@@ -403,10 +404,11 @@ def read_plain_manifest(
     label_column: str = "label",
     text_column: str = "text",
     path_column: str = "path",
-    group_column: str = "speaker",
+    speaker_column: str = "speaker",
     id_column: str = "id",
     require_labels: bool = True,
     check_files: bool = True,
+    group_column: str | None = None,
 ) -> dict[str, list[Any]] | None:
     """The schema columns of a plain CSV/TSV manifest file, exactly as :func:`read_manifest`
     normalises them, or None when the file needs :func:`read_manifest` itself.
@@ -441,7 +443,8 @@ def read_plain_manifest(
         "path": path_column,
         "text": text_column,
         "label": label_column,
-        "speaker": group_column,
+        "speaker": renamed("group_column", group_column, "speaker_column", speaker_column,
+                           default="speaker"),
     }
     # read_manifest's column mapping; the user's own columns it then drops or keeps do not
     # matter here (only schema columns are read)

@@ -24,6 +24,7 @@ def fit_final(
     manifest: pd.DataFrame,
     *,
     params: dict | None = None,
+    groups: str | None = None,
     cache: Any = None,
     n_jobs: int | None = None,
     random_state: int = 0,
@@ -34,10 +35,12 @@ def fit_final(
     """The model to save: tuned on all the data with the spec's inner scheme, then refitted.
 
     ``params`` (friendly keys or scikit-learn paths, e.g. a cv_report's ``best_params``)
-    skip the search. With ``cv.scheme = "split"`` only train and dev rows are used (dev is the
-    validation fold), so the test split stays unseen. The returned estimator carries
-    ``emoclassic_fit_`` (best params, rows used, failures). ``backend``/``scheduler``: as
-    in :func:`run_cv` (the final refit runs here); ``progress`` draws the extraction's bars.
+    skip the search. ``groups`` names the column whose values the inner folds must not split
+    (default: the spec's ``cv.groups``, the speaker). With ``cv.scheme = "split"`` only train
+    and dev rows are used (dev is the validation fold), so the test split stays unseen. The
+    returned estimator carries ``emoclassic_fit_`` (best params, rows used, failures).
+    ``backend``/``scheduler``: as in :func:`run_cv` (the final refit runs here); ``progress``
+    draws the extraction's bars.
     Runtime settings left at None take the values of :func:`emoclassic.config_context`;
     none of them is stored in the returned model.
     """
@@ -48,15 +51,15 @@ def fit_final(
     with config_context(**runtime) as cfg, parallel_backend(
         cfg["backend"], scheduler=cfg["scheduler"], n_workers=cfg["n_jobs"]
     ):
-        return _fit_final(spec, manifest, params=params, n_jobs=cfg["n_jobs"],
+        return _fit_final(spec, manifest, params=params, groups=groups, n_jobs=cfg["n_jobs"],
                           random_state=random_state)  # fmt: skip
 
 
-def _fit_final(spec, manifest, *, params, n_jobs, random_state):
+def _fit_final(spec, manifest, *, params, groups, n_jobs, random_state):
     from ..fusion import build_pipeline, translate_params
 
     spec = _spec_of(spec)
-    scheme, column, inner, _, inner_splits = _resolve_protocol(spec, None, None)
+    spec, scheme, column, inner, _, inner_splits = _resolve_protocol(spec, None, groups)
     df, _ = _prepare(manifest)
     scheme = _resolve_auto(scheme, df)
     pre = precompute(spec, df, variants=params is None)

@@ -127,7 +127,8 @@ def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
             random_state) -> CVReport:  # fmt: skip
     t_start = time.perf_counter()
     spec = _spec_of(spec)
-    scheme, column, inner, n_splits, inner_splits = _resolve_protocol(spec, scheme, groups)
+    spec, scheme, column, inner, n_splits, inner_splits = _resolve_protocol(spec, scheme,
+                                                                            groups)
     df, n_unlabelled = _prepare(manifest)
     n_input = len(manifest)
     scheme = _resolve_auto(scheme, df)

@@ -11,6 +11,7 @@ The honest protocol is the default:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 
@@ -24,6 +25,7 @@ from sklearn.model_selection import (
     StratifiedKFold,
 )
 
+from ..data._groups import group_ids
 from ..exceptions import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -68,23 +70,8 @@ def _prepare(manifest: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def _groups(df: pd.DataFrame, column: str) -> np.ndarray | None:
-    """Group ids (None when the column is absent or empty); a missing id is its own group."""
-    if column not in df.columns:
-        return None
-    values = df[column]
-    missing = values.isna() | (values.astype(str).str.strip() == "")
-    if missing.all():
-        return None
-    if missing.any():
-        logger.warning(
-            "%d row(s) have no %r; each is treated as its own group (it may share a speaker "
-            "with other rows: fill the column for a strictly speaker-independent split)",
-            int(missing.sum()),
-            column,
-        )
-    out = values.astype(str).to_numpy(dtype=object)
-    out[missing.to_numpy()] = [f"<row {i}>" for i in np.flatnonzero(missing.to_numpy())]
-    return out
+    """Group ids of the outer folds (None when the column is absent or empty)."""
+    return group_ids(df, column, warn=True)
 
 
 def _loud(message: str) -> None:
@@ -178,8 +165,13 @@ def _spec_of(spec):
 
 
 def _resolve_protocol(spec, scheme, groups):
+    """``(spec, scheme, groups column, inner scheme, n_splits, inner_splits)``; a ``groups``
+    override is written into the returned spec's ``cv.groups``, so that every split the model
+    makes inside (stacking's meta-learner folds) groups by the same column as the outer ones."""
+    if groups and groups != spec.cv.groups:
+        spec = dataclasses.replace(spec, cv=dataclasses.replace(spec.cv, groups=groups))
     scheme = scheme or spec.cv.scheme
-    column = groups or spec.cv.groups
+    column = spec.cv.groups
     from ..spec import CV_SCHEMES
 
     if scheme not in CV_SCHEMES:
@@ -187,7 +179,7 @@ def _resolve_protocol(spec, scheme, groups):
     inner = spec.cv.inner or ("stratified" if scheme == "stratified" else "group")
     n_splits = int(spec.cv.n_splits)
     inner_splits = int(spec.cv.inner_splits or n_splits)
-    return scheme, column, inner, n_splits, inner_splits
+    return spec, scheme, column, inner, n_splits, inner_splits
 
 
 def _resolve_auto(scheme: str, df: pd.DataFrame) -> str:

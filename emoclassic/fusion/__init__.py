@@ -21,6 +21,7 @@ from ._build import (
     translate_params,
 )
 from ._early import make_block, make_block_union
+from ._extra import extra_inputs, read_feature_file
 from ._late import AdaptiveFusion, StackingFusion, VotingFusion, aligned_proba
 from ._speaker_norm import SpeakerNormalizationWarning, SpeakerNormalizer
 
@@ -38,6 +39,8 @@ __all__ = [
     "aligned_proba",
     "attention_summary",
     "attention_weights",
+    "extra_inputs",
+    "read_feature_file",
     "block_columns",
     "build_pipeline",
     "extractor_class",

@@ -395,6 +395,6 @@ def build_pipeline(spec, *, cache: Any = None, n_jobs: int | None = None) -> Pip
         estimators,
         final_estimator=_classifier(opts.meta, probability=True),
         cv=opts.cv,
-        group_column=spec.cv.groups,
+        groups=spec.cv.groups,
     )
     return Pipeline([("fusion", fused)])

@@ -55,11 +55,12 @@ def make_block(
     the block's options leave them off.
     """
     needed = set(steps_needed)
-    extractor = make_extractor(type_name, options, cache=cache, n_jobs=n_jobs, base_dir=base_dir)
+    extractor = make_extractor(type_name, options, cache=cache, n_jobs=n_jobs, base_dir=base_dir,
+                               block=name)
     columns = block_columns(type_name, options)
     normalise = block_uses_normalizer(options, speaker_normalization)
     if normalise:
-        extractor = SpeakerNormalizer(extractor, column=SPEAKER_COLUMN)
+        extractor = SpeakerNormalizer(extractor, speaker_column=SPEAKER_COLUMN)
         if SPEAKER_COLUMN not in columns:
             columns = [*columns, SPEAKER_COLUMN]
     steps: list[tuple[str, Any]] = [("extract", extractor)]

@@ -28,6 +28,8 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted
 
+from .._deprecate import DEPRECATED, renamed
+from ..data._groups import group_ids
 from ..exceptions import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -156,19 +158,6 @@ class VotingFusion(_FusionBase):
         return sum(wi * p for wi, p in zip(w, probas, strict=True)) / w.sum()
 
 
-def _groups_of(X, column: str | None) -> np.ndarray | None:
-    if column is None or not isinstance(X, pd.DataFrame) or column not in X.columns:
-        return None
-    values = X[column]
-    missing = values.isna() | (values.astype(str).str.strip() == "")
-    if missing.all():
-        return None
-    out = values.astype(str).to_numpy(dtype=object)
-    # rows without a group id cannot share a fold with anyone: each is its own group
-    out[missing.to_numpy()] = [f"__row{i}" for i in np.flatnonzero(missing.to_numpy())]
-    return out
-
-
 class StackingFusion(_FusionBase):
     """A meta-learner over out-of-fold branch scores, with grouped inner folds.
 
@@ -180,11 +169,14 @@ class StackingFusion(_FusionBase):
         The meta-learner (default: logistic regression).
     cv : int
         Inner folds for the out-of-fold probabilities (fewer when there are fewer groups).
-    group_column : str or None
-        Column of the frame ``X`` that groups rows (the speaker): no group is in both the part a
-        branch is fitted on and the part it predicts. Without it, stratified folds (a warning).
+    groups : str or None
+        Column of the frame ``X`` whose values must not be split across the inner folds (the
+        speaker by default; the spec's ``cv.groups``): no group is in both the part a branch is
+        fitted on and the part it predicts. Without it, stratified folds (a warning).
     random_state : int
         Seed of the inner folds.
+    group_column : str
+        The old name of ``groups`` (deprecated; removed in 0.3).
     """
 
     def __init__(
@@ -193,19 +185,23 @@ class StackingFusion(_FusionBase):
         final_estimator=None,
         *,
         cv: int = 5,
-        group_column: str | None = "speaker",
+        groups: str | None = "speaker",
         random_state: int = 0,
+        group_column=DEPRECATED,
     ):
         self.estimators = estimators
         self.final_estimator = final_estimator
         self.cv = cv
-        self.group_column = group_column
+        self.groups = groups
         self.random_state = random_state
+        self.group_column = group_column
 
     def _splits(self, X, y) -> list[tuple[np.ndarray, np.ndarray]]:
         if isinstance(self.cv, bool) or not isinstance(self.cv, (int, np.integer)) or self.cv < 2:
             raise ConfigError(f"stacking: cv={self.cv!r} must be an integer >= 2")
-        groups = _groups_of(X, self.group_column)
+        column = renamed("group_column", getattr(self, "group_column", DEPRECATED), "groups",
+                         self.groups, default="speaker", stacklevel=4)
+        groups = group_ids(X, column)
         _, counts = np.unique(y, return_counts=True)
         if groups is not None and len(set(groups)) >= 2:
             n = int(min(self.cv, len(set(groups))))
@@ -214,7 +210,7 @@ class StackingFusion(_FusionBase):
                 warnings.filterwarnings("ignore", message=".*least populated class.*")
                 return list(splitter.split(np.zeros(len(y)), y, groups))
         warnings.warn(
-            f"stacking: no usable group column {self.group_column!r}; the meta-learner's inner "
+            f"stacking: no usable groups column {column!r}; the meta-learner's inner "
             "folds are stratified, not grouped by speaker",
             UserWarning,
             stacklevel=3,

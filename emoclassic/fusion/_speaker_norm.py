@@ -31,6 +31,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
+from .._deprecate import DEPRECATED, renamed
 from ..exceptions import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -65,26 +66,37 @@ class SpeakerNormalizer(TransformerMixin, BaseEstimator):
     transformer : transformer or None
         Turns the frame into features (a block's extractor). None: the frame's numeric columns,
         the speaker column excluded, are the features.
-    column : str
-        The speaker column of the frame.
+    speaker_column : str
+        The column of the frame that says who spoke.
     min_rows : int
         Fewest rows a speaker unseen in ``fit`` needs in a batch to use its own statistics.
     with_std : bool
         Also divide by each speaker's standard deviation (else only centre).
+    column : str
+        The old name of ``speaker_column`` (deprecated; removed in 0.3).
     """
 
     def __init__(
         self,
         transformer: Any = None,
         *,
-        column: str = "speaker",
+        speaker_column: str = "speaker",
         min_rows: int = 2,
         with_std: bool = True,
+        column=DEPRECATED,
     ):
         self.transformer = transformer
-        self.column = column
+        self.speaker_column = speaker_column
         self.min_rows = min_rows
         self.with_std = with_std
+        self.column = column
+
+    @property
+    def _column(self) -> str:
+        # a model pickled before the rename has only ``column``
+        return renamed("column", getattr(self, "column", DEPRECATED), "speaker_column",
+                       getattr(self, "speaker_column", "speaker"), default="speaker",
+                       stacklevel=5)
 
     # -- helpers ----------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -102,15 +114,16 @@ class SpeakerNormalizer(TransformerMixin, BaseEstimator):
         if not isinstance(X, pd.DataFrame):
             raise DataError(
                 "SpeakerNormalizer needs a manifest DataFrame with a "
-                f"{self.column!r} column; got {type(X).__name__}"
+                f"{self._column!r} column; got {type(X).__name__}"
             )
-        if self.column not in X.columns:
+        column = self._column
+        if column not in X.columns:
             return np.full(len(X), None, dtype=object)
-        return _speaker_keys(X[self.column])
+        return _speaker_keys(X[column])
 
     def _features(self, X, *, fit: bool, y=None) -> np.ndarray:
         if self.transformer is None:
-            cols = [c for c in X.columns if c != self.column]
+            cols = [c for c in X.columns if c != self._column]
             frame = X[cols].select_dtypes(include="number")
             if fit:
                 self.feature_names_in_ = np.asarray(frame.columns, dtype=object)

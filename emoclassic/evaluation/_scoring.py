@@ -20,6 +20,7 @@ from .._versions import versions
 from ..exceptions import ConfigError, DataError
 from ..features import precompute, use_tables
 from ._metrics import chance_metrics, compute_metrics
+from ._run import _runtime
 from ._splits import LABEL, _prepare
 
 logger = logging.getLogger(__name__)
@@ -76,9 +77,7 @@ def score_model(
             f"no row of the manifest has a label the model knows ({', '.join(classes)}); "
             "check label_map"
         )
-    runtime = {k: v for k, v in (("cache", cache), ("n_jobs", n_jobs), ("progress", progress))
-               if v is not None}
-    with config_context(**runtime):
+    with config_context(**_runtime(cache=cache, n_jobs=n_jobs, progress=progress)):
         pre = precompute(estimator, df)
     failed = [f.to_dict() for f in pre.failures]
     if pre.failures:

@@ -169,3 +169,19 @@ def test_extra_block_knows_its_block_name(model):
     assert all(isinstance(b, ExtraFeatures) for b in blocks.values())
     assert list(blocks["face"].feature_names_) == ["face0", "face1"]
     assert Path(blocks["face"].file).name == "face_train.csv"
+
+
+def test_score_takes_extra_files_too(model, tmp_path):
+    pos, pos_face = _new_rows(["a", "b"], +1)
+    neg, neg_face = _new_rows(["c"], -1)
+    rows = pd.concat([pos.assign(label="anger"), neg.assign(label="sadness")])
+    rows["text"] = "words"  # a manifest row needs audio or text
+    pd.concat([pos_face, neg_face]).to_csv(tmp_path / "face.csv", index=False)
+    rows.to_csv(tmp_path / "m.csv", index=False)
+    r = _cli("score", "--model", model / "m.joblib", "--manifest", tmp_path / "m.csv",
+             "--extra", f"face={tmp_path / 'face.csv'}", "--format", "json")
+    assert r.code == 0, r.err
+    import json
+
+    report = json.loads(r.out)
+    assert report["metrics"]["n"] == 3 and report["metrics"]["wa"] == 1.0

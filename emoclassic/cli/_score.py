@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ._app import _examples, app
-from ._options import DataArgs, ModelOpt, RunArgs, Trust, shared_options
+from ._options import DataArgs, ExtraOpt, ModelOpt, RunArgs, Trust, extra_files, shared_options
 from ._output import _HEADLINE, _headline, _mean, _partial, _print_csv, _print_json, _say, _tell
 
 
@@ -27,6 +27,7 @@ def score(
     split: Annotated[str | None, typer.Option(help="Score only this split (e.g. test).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the report here (JSON).",
                                              metavar="REPORT.json")] = None,
+    extra: ExtraOpt = None,
     trust: Trust = False,
     *,
     run: RunArgs,
@@ -39,13 +40,14 @@ def score(
     from ..artifacts import _jsonable, check_writable, load_model
     from ..evaluation import score_model
 
+    extras = extra_files(extra)
     if out is not None:
         check_writable(out)
     estimator, _info = load_model(model, trust=trust)
     rows = data.load()
     _say(f"scoring {model} on {len(rows)} utterances ...")
     report = score_model(estimator, rows, split=split, cache=run.cache_dir, n_jobs=run.jobs,
-                         progress=run.bars)
+                         progress=run.bars, extra=extras)
     if out is not None:
         atomic_write_json(out, _jsonable(report))
     rdata = report.get("data") or {}

@@ -7,8 +7,10 @@ dict); rows whose label the model does not know are left out and counted.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,7 @@ def score_model(
     cache: Any = None,
     n_jobs: int | None = None,
     progress: bool | None = None,
+    extra: Mapping[str, str | os.PathLike] | None = None,
 ) -> dict[str, Any]:
     """Score a fitted model on a labelled manifest (another corpus, or a held-out split).
 
@@ -46,9 +49,13 @@ def score_model(
     Returns ``metrics``, ``per_class``, ``confusion``, ``baselines`` and ``data``. The
     features come from the shared precompute step (rows that fail are left out and listed in
     ``data.failed``); ``cache``/``n_jobs``/``progress`` left at None take the values of
-    :func:`emoclassic.config_context`.
+    :func:`emoclassic.config_context`. ``extra`` gives the model's extra blocks the rows'
+    vectors (block name → file keyed by id; :func:`emoclassic.fusion.extra_inputs`).
     """
+    from ..fusion._extra import extra_inputs
+
     df, _ = _prepare(manifest)
+    df = extra_inputs(estimator, df, extra)
     if split is not None:
         if "split" not in df.columns:
             raise DataError(f"split={split!r} asked for but the manifest has no 'split' column")

@@ -125,7 +125,7 @@ def test_functionals_agree_with_numpy_and_scipy():
 
 
 def test_two_level_rolloff_equals_a_full_cumulative_sum():
-    from emoclassic.audio._pooled import _rolloff_bins
+    from emoclassic.audio._descriptors import _rolloff_bins
 
     rng = np.random.default_rng(5)
     fractions = np.array([0.25, 0.5, 0.85, 0.95], dtype=np.float32)

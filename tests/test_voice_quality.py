@@ -183,7 +183,7 @@ def test_large_vq_silence_is_defined():
 
 
 def test_rasta_and_smoothing_groups():
-    from emoclassic.audio._pooled import MS, Preset
+    from emoclassic.audio._presets import MS, Preset
 
     PRESETS["_test-rasta"] = Preset("test", (("logmel", 0, MS), ("rasta", 0, MS)))
     PRESETS["_test-sma"] = Preset("test", (("logmel", 0, MS),), smooth=5)

@@ -4,50 +4,45 @@ Everything here is importable without torch; the AlexNet network class itself (`
 imports torch when first accessed.
 """
 
-# --- AlexNet (emoclassic/audio/_alexnet.py, owned by the AlexNet work; see __getattr__ below) ---
-from ._alexnet import (
+from .._lazy import lazy_attributes
+from ._alexnet import (  # the torch module ``AlexNet`` itself: see __getattr__ below
     AlexNetEmbedder,
     AlexNetSpectrogramClassifier,
     load_alexnet_weights,
     weights_sha256,
 )
-
-# --- loading, spectrograms, pooled features ----------------------------------------------------
+from ._audio2spectrogram import Audio2Spectrogram
 from ._base import AudioExtractor, audio_items
 from ._frames import FRAME_HEADER, LogMelFrames, split_frames
+from ._functionals import FUNCTIONALS, functionals
 from ._io import AudioInfo, audio_info, iter_windows, load_audio, load_windows, trim_silence
 from ._opensmile import OpenSmileFeatures  # imports opensmile only when used
 from ._pitch import yin
-from ._pooled import FUNCTIONALS, PRESETS, PooledFeatures, Preset, functionals, pooled_features
+from ._pooled import PooledFeatures, pooled_features
+from ._presets import PRESETS, Preset
 from ._spectrogram import (
-    Audio2Spectrogram,
     add_deltas,
     delta,
     frame_signal,
     log_mel_spectrogram,
     mel_filterbank,
     mel_spectrogram,
-    plot_spectrogram,
     power_spectrogram,
     power_to_db,
     resize_image,
-    save_spectrogram_figure,
-    save_spectrogram_png,
-    save_spectrogram_pngs,
     spectrogram_image,
     stft_magnitude,
 )
+from ._spectrogram_plots import (
+    plot_spectrogram,
+    save_spectrogram_figure,
+    save_spectrogram_png,
+    save_spectrogram_pngs,
+)
 
+# AlexNet (the torch module) is imported only when asked for
+__getattr__, __dir__ = lazy_attributes(__name__, {"AlexNet": "_torchutil"}, globals())
 
-def __getattr__(name: str):  # AlexNet (the torch module) is imported only when asked for
-    if name == "AlexNet":
-        from ._torchutil import AlexNet
-
-        return AlexNet
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# --- end AlexNet -------------------------------------------------------------------------------
 
 __all__ = [
     "AudioExtractor",

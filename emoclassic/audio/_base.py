@@ -9,6 +9,10 @@ Input contract (all audio extractors): ``X`` is one of
 * a list, array or Series of paths (the id is the path), or a single path;
 * a 2-D numeric array whose rows are waveforms at ``sr`` (uncached; this is what scikit-learn's
   estimator checks feed), or a list of 1-D float arrays of any lengths.
+
+It also holds the few things several extractors did alike and now do here once: BLAS held to
+one thread while a batch computes (:func:`single_thread_blas`, ``_single_thread_blas``) and
+the check of ``input_features`` that opens ``get_feature_names_out``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,20 @@ from ._io import _as_seconds, load_audio, trim_silence
 logger = logging.getLogger(__name__)
 
 __all__ = ["AudioExtractor", "audio_items"]
+
+_CONTROLLER = None
+
+
+def single_thread_blas():
+    """Context limiting BLAS to one thread: our matrix products are tiny, and idle BLAS threads
+    spinning beside the main one slow them several-fold on a loaded machine."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        import scipy.fft  # noqa: F401 - load every BLAS before the controller looks for them
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def _is_pathlike(x) -> bool:
@@ -131,6 +149,8 @@ class AudioExtractor(BaseExtractor):
 
     _item_noun = "audio file"
     _chunk_size = 16
+    #: compute batches with BLAS on one thread (extractors made of small matrix products)
+    _single_thread_blas = False
 
     # -- scikit-learn plumbing -----------------------------------------------------------
     def __sklearn_tags__(self):
@@ -148,7 +168,20 @@ class AudioExtractor(BaseExtractor):
     def _items(self, X) -> list[Item]:
         return audio_items(self, X, reset=False)
 
+    def _check_input_features(self, input_features) -> None:
+        """``get_feature_names_out``'s check of ``input_features`` once fitted."""
+        from sklearn.utils.validation import _check_feature_names_in
+
+        if hasattr(self, "n_features_in_"):
+            _check_feature_names_in(self, input_features)
+
     # -- computing -----------------------------------------------------------------------
+    def _compute_batch(self, items: list[Item]) -> list[np.ndarray | Exception]:
+        if not self._single_thread_blas:
+            return super()._compute_batch(items)
+        with single_thread_blas():
+            return super()._compute_batch(items)
+
     def _load_kwargs(self) -> dict:
         return {
             "sr": int(self.sr),

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..exceptions import ConfigError, DataError
 from ._base import AudioExtractor
-from ._spectrogram import _check_frames, _log_mel_of, delta, mel_filterbank
+from ._spectrogram import _check_log_mel, _log_mel_of, delta
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class LogMelFrames(AudioExtractor):
     """
 
     _chunk_size = 16
+    _single_thread_blas = True
 
     def __init__(
         self,
@@ -105,10 +106,7 @@ class LogMelFrames(AudioExtractor):
                 raise ConfigError(f"frames: {name}={v!r} must be a positive integer")
         if self.deltas not in (0, 1, 2) or isinstance(self.deltas, bool):
             raise ConfigError(f"frames: deltas={self.deltas!r} must be 0, 1 or 2")
-        _check_frames(int(self.n_fft), int(self.hop_length), self.win_length)
-        mel_filterbank(sr=int(self.sr), n_fft=int(self.n_fft), n_mels=int(self.n_mels),
-                       fmin=float(self.fmin),
-                       fmax=None if self.fmax is None else float(self.fmax))  # fmt: skip
+        _check_log_mel(self)
 
     @property
     def frame_dim(self) -> int:
@@ -129,12 +127,6 @@ class LogMelFrames(AudioExtractor):
 
     def _n_features_hint(self) -> int:
         return FRAME_HEADER + int(self.max_frames) * self.frame_dim
-
-    def _compute_batch(self, items):
-        from ._spectrogram import single_thread_blas
-
-        with single_thread_blas():
-            return super()._compute_batch(items)
 
     def _features(self, y: np.ndarray) -> np.ndarray:
         S = _log_mel_of(self, y)

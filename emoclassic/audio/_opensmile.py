@@ -203,10 +203,7 @@ class OpenSmileFeatures(AudioExtractor):
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """openSMILE's own names, e.g. ``F0semitoneFrom27.5Hz_sma3nz_amean``."""
-        from sklearn.utils.validation import _check_feature_names_in
-
-        if hasattr(self, "n_features_in_"):
-            _check_feature_names_in(self, input_features)
+        self._check_input_features(input_features)
         self._check_params()
         return np.asarray(list(self._get_smile().feature_names), dtype=object)
 

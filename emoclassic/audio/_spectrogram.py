@@ -1,10 +1,10 @@
-"""Spectrograms in plain numpy: STFT, power, mel, log-mel, deltas, fixed-size images, PNGs.
+"""Spectrograms in plain numpy: STFT, power, mel, log-mel, deltas, fixed-size images.
 
-Two kinds of picture: :func:`spectrogram_image` is the CNN input (a bare [0, 1] array, written
-by :func:`save_spectrogram_png`), :func:`plot_spectrogram` the figure a person reads (time in
-seconds, frequency in Hz, a dB colour bar, a title; written by :func:`save_spectrogram_figure`).
-:func:`save_spectrogram_pngs` writes either for a whole manifest. Plots use bare
-:class:`matplotlib.figure.Figure` objects (no pyplot), so the caller's backend is left alone.
+The numbers only: every function here maps arrays to arrays and imports neither an extractor
+nor matplotlib. Pictures of them (PNG files, the figure a person reads) are in
+:mod:`._spectrogram_plots`, the extractor that turns them into feature vectors
+(:class:`Audio2Spectrogram`) in :mod:`._audio2spectrogram`; both names stay importable from
+here. :func:`spectrogram_image` is the CNN input (a bare [0, 1] array).
 
 Why not librosa for each of these: every ``librosa.feature.*`` call recomputes its own STFT and
 importing ``librosa.filters`` pulls in numba (seconds per worker process). Here the STFT is one
@@ -17,13 +17,11 @@ configuration, and everything else is a matrix product. Shapes follow librosa:
 from __future__ import annotations
 
 import logging
-import os
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._lazy import lazy_attributes
 from ..exceptions import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -39,11 +37,19 @@ __all__ = [
     "delta",
     "resize_image",
     "spectrogram_image",
-    "save_spectrogram_png",
-    "plot_spectrogram",
-    "save_spectrogram_figure",
-    "save_spectrogram_pngs",
 ]
+
+#: names that moved out of this module, still importable from it (old imports, old pickles);
+#: the leading dot makes each a sibling of this module (``lazy_attributes`` resolves against it)
+_MOVED = {
+    "Audio2Spectrogram": "._audio2spectrogram",
+    "SPECTROGRAM_KINDS": "._spectrogram_plots",
+    "plot_spectrogram": "._spectrogram_plots",
+    "save_spectrogram_figure": "._spectrogram_plots",
+    "save_spectrogram_png": "._spectrogram_plots",
+    "save_spectrogram_pngs": "._spectrogram_plots",
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _MOVED, globals())
 
 #: Floor added before taking logarithms (power units), as librosa's ``amin``.
 AMIN = 1e-10
@@ -228,15 +234,8 @@ def mel_spectrogram(
     if S is None:
         if y is None:
             raise ConfigError("mel_spectrogram needs a waveform y or a spectrogram S")
-        S = power_spectrogram(
-            y,
-            n_fft=n_fft,
-            hop_length=hop_length,
-            win_length=win_length,
-            window=window,
-            center=center,
-            power=power,
-        )
+        S = power_spectrogram(y, n_fft=n_fft, hop_length=hop_length, win_length=win_length,
+                              window=window, center=center, power=power)
     else:
         n_fft = 2 * (S.shape[0] - 1)
     fb = mel_filterbank(sr=int(sr), n_fft=int(n_fft), n_mels=int(n_mels), fmin=fmin, fmax=fmax)
@@ -284,20 +283,9 @@ def log_mel_spectrogram(
     top_db: float | None = 80.0,
 ) -> np.ndarray:
     """Log-mel spectrogram in dB, ``(n_mels, n_frames)`` float32 (see :func:`power_to_db`)."""
-    mel = mel_spectrogram(
-        y,
-        sr,
-        S=S,
-        n_fft=n_fft,
-        hop_length=hop_length,
-        win_length=win_length,
-        window=window,
-        center=center,
-        power=power,
-        n_mels=n_mels,
-        fmin=fmin,
-        fmax=fmax,
-    )
+    mel = mel_spectrogram(y, sr, S=S, n_fft=n_fft, hop_length=hop_length, win_length=win_length,
+                          window=window, center=center, power=power, n_mels=n_mels, fmin=fmin,
+                          fmax=fmax)
     return power_to_db(mel, ref=ref, top_db=top_db)
 
 
@@ -370,6 +358,8 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return _resample_matrix(image.shape[0], h) @ image @ _resample_matrix(image.shape[1], w).T
 
 
+
+
 def spectrogram_image(
     y: np.ndarray,
     sr: int = 16000,
@@ -390,159 +380,21 @@ def spectrogram_image(
     is stretched or squeezed to ``W`` columns, so clips of any length give the same shape. This
     is the CNN input (AlexNet) and what :func:`save_spectrogram_png` writes.
     """
-    if top_db is None or top_db <= 0:
-        raise ConfigError(f"top_db={top_db} must be positive for images, e.g. 80")
-    db = log_mel_spectrogram(
-        y,
-        sr,
-        n_fft=n_fft,
-        hop_length=hop_length,
-        win_length=win_length,
-        n_mels=n_mels,
-        fmin=fmin,
-        fmax=fmax,
-        ref="max",
-        top_db=top_db,
-    )
+    db = _log_mel_re_loudest(y, sr, top_db, "images", n_fft=n_fft, hop_length=hop_length,
+                             win_length=win_length, n_mels=n_mels, fmin=fmin, fmax=fmax)
     img = (db + float(top_db)) / float(top_db)
     img = resize_image(img, size)
     return np.clip(img, 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def save_spectrogram_png(
-    path: str | os.PathLike, image: np.ndarray, *, cmap: str | None = "magma"
-) -> Path:
-    """Write ``image`` (H, W) in [0, 1] (row 0 = lowest band) as a PNG, atomically.
-
-    Low frequencies are drawn at the bottom. ``cmap=None`` writes grey levels. A 3-D
-    ``(H, W, 3|4)`` array is written as it is. The folder is created if needed.
-    """
-    from matplotlib import image as mpimg  # imsave writes PNGs through Pillow, no backend
-
-    path = Path(path)
-    arr = np.asarray(image)
-    if arr.ndim not in (2, 3):
-        raise ConfigError(f"save_spectrogram_png: image of shape {arr.shape} is not (H, W)")
-    arr = np.flipud(arr)
-    with atomic_path(path, suffix=".png") as tmp:
-        if arr.ndim == 2:
-            mpimg.imsave(tmp, arr, cmap=cmap or "gray", vmin=0.0, vmax=1.0, format="png")
-        else:
-            mpimg.imsave(tmp, arr, format="png")
-    return path
-
-
-#: candidate frequency ticks (Hz) of the figure's mel-scaled axis
-_HZ_TICKS = (0, 250, 500, 1000, 2000, 3000, 4000, 6000, 8000, 12000, 16000, 20000)
-
-
-def plot_spectrogram(
-    y: np.ndarray,
-    sr: int = 16000,
-    *,
-    ax=None,
-    title: str | None = None,
-    n_fft: int = 512,
-    hop_length: int = 160,
-    n_mels: int = 128,
-    fmin: float = 0.0,
-    fmax: float | None = None,
-    top_db: float = 80.0,
-    cmap: str = "magma",
-):
-    """Draw the log-mel spectrogram for a person: time (s), frequency (Hz), dB colour bar.
-
-    The frequency axis keeps the mel spacing (as the features see it) but is labelled in Hz;
-    levels are dB relative to the clip's loudest bin (0 dB), floored ``top_db`` below. With
-    ``ax=None`` a new :class:`matplotlib.figure.Figure` is made (no pyplot: nothing is shown
-    and the global backend is untouched); pass a pyplot axis to draw into your own figure.
-    Returns the axis (its figure is ``ax.figure``).
-    """
+def _log_mel_re_loudest(y, sr: int, top_db, what: str, **options) -> np.ndarray:
+    """Log-mel in dB re. the clip's loudest bin (0 dB), floored ``top_db`` below: what the CNN
+    image and the figure both show (``what`` names the caller in the error)."""
     if top_db is None or top_db <= 0:
-        raise ConfigError(f"top_db={top_db} must be positive for a plot, e.g. 80")
-    y = np.asarray(y, dtype=np.float32)
-    db = log_mel_spectrogram(
-        y,
-        sr,
-        n_fft=n_fft,
-        hop_length=hop_length,
-        n_mels=n_mels,
-        fmin=fmin,
-        fmax=fmax,
-        ref="max",
-        top_db=top_db,
-    )
-    if ax is None:
-        from matplotlib.figure import Figure
-
-        ax = Figure(figsize=(8.0, 3.2), layout="constrained").add_subplot(1, 1, 1)
-    top = sr / 2 if fmax is None else float(fmax)
-    lo, hi = float(_hz_to_mel(fmin)), float(_hz_to_mel(top))
-    step = (hi - lo) / (n_mels + 1)  # band centres are equally spaced on the mel scale
-    hop_s = hop_length / sr
-    n_frames = db.shape[1]
-    im = ax.imshow(
-        db,
-        origin="lower",
-        aspect="auto",
-        cmap=cmap,
-        vmin=-float(top_db),
-        vmax=0.0,
-        interpolation="nearest",
-        extent=(-0.5 * hop_s, (n_frames - 0.5) * hop_s, lo + 0.5 * step, hi - 0.5 * step),
-    )
-    ax.set_xlim(0.0, max(len(y) / sr, hop_s))
-    ticks = [f for f in _HZ_TICKS if fmin <= f <= top]
-    kept: list[float] = []
-    for f in ticks:  # drop ticks closer than 6 % of the axis to the previous one
-        if not kept or _hz_to_mel(f) - _hz_to_mel(kept[-1]) >= 0.06 * (hi - lo):
-            kept.append(f)
-    ax.set_yticks([float(_hz_to_mel(f)) for f in kept], labels=[f"{f:g}" for f in kept])
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("frequency (Hz, mel scale)")
-    ax.figure.colorbar(im, ax=ax, format="%.0f", label="level (dB re. loudest)", pad=0.02)
-    if title:
-        ax.set_title(title)
-    return ax
+        raise ConfigError(f"top_db={top_db} must be positive for {what}, e.g. 80")
+    return log_mel_spectrogram(y, sr, ref="max", top_db=top_db, **options)
 
 
-def save_spectrogram_figure(
-    path: str | os.PathLike,
-    y: np.ndarray,
-    sr: int = 16000,
-    *,
-    title: str | None = None,
-    dpi: int = 100,
-    **plot_options,
-) -> Path:
-    """Write :func:`plot_spectrogram` of ``y`` as a PNG (``dpi=100``: 800 x 320 px), atomically.
-
-    ``plot_options`` go to :func:`plot_spectrogram` (``n_mels``, ``fmax``, ``cmap`` ...).
-    The folder is created if needed.
-    """
-    ax = plot_spectrogram(y, sr, title=title, **plot_options)
-    path = Path(path)
-    with atomic_path(path, suffix=".png") as tmp:
-        ax.figure.savefig(tmp, format="png", dpi=dpi)
-    return path
-
-
-_CONTROLLER = None
-
-
-def single_thread_blas():
-    """Context limiting BLAS to one thread: our matrix products are tiny, and idle BLAS threads
-    spinning beside the main one slow them several-fold on a loaded machine."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        import scipy.fft  # noqa: F401 - load every BLAS before the controller looks for them
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
-
-
-# --------------------------------------------------------------------------- the transformer
 def _image_size(size) -> tuple[int, int]:
     try:
         h, w = (int(s) for s in size)
@@ -553,9 +405,7 @@ def _image_size(size) -> tuple[int, int]:
     return h, w
 
 
-from ._base import AudioExtractor  # noqa: E402 - the functions above need no extractor
-
-
+# --------------------------------------------------------------------------- for extractors
 def _log_mel_of(est, y: np.ndarray) -> np.ndarray:
     """``log_mel_spectrogram`` of ``y`` with an extractor's own STFT and mel parameters
     (``sr``, ``n_fft``, ``hop_length``, ``win_length``, ``n_mels``, ``fmin``, ``fmax``,
@@ -573,193 +423,9 @@ def _log_mel_of(est, y: np.ndarray) -> np.ndarray:
     )
 
 
-class Audio2Spectrogram(AudioExtractor):
-    """Log-mel spectrogram of each clip as a fixed-length vector (stateless transformer).
-
-    ``output="image"`` (default): the log-mel spectrogram in dB (absolute level, clipped
-    ``top_db`` below the clip's maximum) resized to ``image_size=(rows, columns)`` — mel bands
-    by area-averaging or interpolation, time stretched or squeezed so every clip has the same
-    number of columns — and flattened row-major (``rows * columns`` values; with
-    ``deltas=True`` the delta and delta-delta images follow, 3x as many).
-    ``output="pooled"``: the mean and standard deviation over time of each band (``2 * n_mels``,
-    or ``6 * n_mels`` with deltas) — the cheap baseline.
-
-    For a CNN's [0, 1] image use :func:`spectrogram_image`; for richer pooled statistics use
-    :class:`PooledFeatures`.
-    """
-
-    def __init__(
-        self,
-        *,
-        sr: int = 16000,
-        n_fft: int = 512,
-        hop_length: int = 160,
-        win_length: int | None = None,
-        n_mels: int = 64,
-        fmin: float = 0.0,
-        fmax: float | None = None,
-        top_db: float | None = 80.0,
-        deltas: bool = False,
-        output: str = "image",
-        image_size: tuple[int, int] = (64, 64),
-        trim: bool = False,
-        normalize: str | None = None,
-        cache=None,
-        n_jobs: int | None = None,
-        on_error: str = "raise",
-        progress: bool | None = None,
-    ):
-        self.sr = sr
-        self.n_fft = n_fft
-        self.hop_length = hop_length
-        self.win_length = win_length
-        self.n_mels = n_mels
-        self.fmin = fmin
-        self.fmax = fmax
-        self.top_db = top_db
-        self.deltas = deltas
-        self.output = output
-        self.image_size = image_size
-        self.trim = trim
-        self.normalize = normalize
-        self.cache = cache
-        self.n_jobs = n_jobs
-        self.on_error = on_error
-        self.progress = progress
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        if self.output not in ("image", "pooled"):
-            raise ConfigError(f"output={self.output!r} is not valid; use 'image' or 'pooled'")
-        if self.output == "image":
-            _image_size(self.image_size)
-        _check_frames(int(self.n_fft), int(self.hop_length), self.win_length)
-        mel_filterbank(sr=int(self.sr), n_fft=int(self.n_fft), n_mels=int(self.n_mels),
-                       fmin=float(self.fmin), fmax=None if self.fmax is None else float(self.fmax))
-
-    def _channels(self) -> list[str]:
-        return ["logmel", "logmel_d", "logmel_dd"] if self.deltas else ["logmel"]
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """``logmel_m{row}_t{col}`` (image) or ``logmel_{band}_mean|std`` (pooled) names."""
-        from sklearn.utils.validation import _check_feature_names_in
-
-        if hasattr(self, "n_features_in_"):
-            _check_feature_names_in(self, input_features)
-        self._check_params()
-        names: list[str] = []
-        for ch in self._channels():
-            if self.output == "image":
-                h, w = _image_size(self.image_size)
-                names.extend(f"{ch}_m{r}_t{c}" for r in range(h) for c in range(w))
-            else:
-                names.extend(f"{ch}_{b}_{s}" for b in range(int(self.n_mels))
-                             for s in ("mean", "std"))
-        return np.asarray(names, dtype=object)
-
-    def _compute_batch(self, items):
-        with single_thread_blas():
-            return super()._compute_batch(items)
-
-    def _features(self, y: np.ndarray) -> np.ndarray:
-        S = _log_mel_of(self, y)
-        chans = [S]
-        if self.deltas:
-            chans.append(delta(S, width=9))
-            chans.append(delta(chans[-1], width=9))
-        if self.output == "image":
-            size = _image_size(self.image_size)
-            return np.concatenate([resize_image(c, size).reshape(-1) for c in chans])
-        return np.concatenate(
-            [np.stack([c.mean(axis=1), c.std(axis=1)], axis=1).reshape(-1) for c in chans]
-        )
-
-
-#: what :func:`save_spectrogram_pngs` can draw
-SPECTROGRAM_KINDS = ("figure", "cnn")
-
-
-def save_spectrogram_pngs(
-    X,
-    out_dir: str | os.PathLike,
-    *,
-    kind: str = "figure",
-    sr: int = 16000,
-    size: tuple[int, int] | None = None,
-    n_mels: int = 128,
-    cmap: str | None = "magma",
-    dpi: int = 100,
-    on_error: str = "raise",
-):
-    """Write one ``<id>.png`` spectrogram per item of ``X`` (manifest, paths) into ``out_dir``.
-
-    The one place that writes spectrogram PNGs for a manifest (the CLI's
-    ``features --spectrogram-png`` and scripts call it). ``kind="figure"`` (default) draws
-    :func:`plot_spectrogram` for a person — time axis (s), frequency axis (Hz), dB colour bar,
-    the id (and label, when ``X`` has a ``label`` column) as title — at ``dpi``.
-    ``kind="cnn"`` writes the bare :func:`spectrogram_image` at ``size`` (default 224 x 224),
-    the AlexNet input, through :func:`save_spectrogram_png` (``cmap=None``: grey levels).
-    Rows with ``start``/``end`` are cut to that segment. Files are named by the row's ``id``
-    (by the file's stem for a list of paths). Returns a DataFrame ``id -> png`` path (missing
-    for failed items when ``on_error="skip"``).
-    """
-    import re
-
-    import pandas as pd
-
-    from ..exceptions import BatchError, EmoclassicError
-    from ._base import audio_items
-    from ._io import load_audio
-
-    if on_error not in ("raise", "skip"):
-        raise ConfigError(f"on_error={on_error!r} is not valid; use 'raise' or 'skip'")
-    if kind not in SPECTROGRAM_KINDS:
-        raise ConfigError(
-            f"kind={kind!r} is not valid; use 'figure' (for people) or 'cnn' (the network input)"
-        )
-    if kind == "figure" and size is not None:
-        raise ConfigError(
-            f"size={size!r} applies to kind='cnn' only; drop it or pass kind='cnn'"
-        )
-    if kind == "cnn":
-        size = _image_size((224, 224) if size is None else size)
-    labels: dict[str, str] = {}
-    if isinstance(X, pd.DataFrame) and {"id", "label"} <= set(X.columns):
-        labels = {str(i): str(v) for i, v in zip(X["id"], X["label"], strict=True)
-                  if isinstance(v, str) and v.strip()}  # fmt: skip
-    out = Path(out_dir)
-    rows, failures = [], []
-    for it in audio_items(None, X):
-        payload_kind, a, b, c = it.payload
-        name = Path(a).stem if payload_kind == "file" and it.id == a else it.id
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "clip"
-        try:
-            if payload_kind == "wave":
-                y = np.asarray(a, dtype=np.float32)
-            elif payload_kind == "file":
-                y = load_audio(a, sr=sr, start=b, end=c)
-            else:
-                raise EmoclassicError(f"{it.id}: no usable audio path; fix the row")
-            target = out / f"{safe}.png"
-            if kind == "figure":
-                label = labels.get(str(it.id))
-                title = f"{name} ({label})" if label else name
-                png = save_spectrogram_figure(target, y, sr, title=title, n_mels=n_mels,
-                                              cmap=cmap or "magma", dpi=dpi)  # fmt: skip
-            else:
-                png = save_spectrogram_png(target,
-                                           spectrogram_image(y, sr, size=size, n_mels=n_mels),
-                                           cmap=cmap)  # fmt: skip
-            rows.append((it.id, str(png)))
-        except EmoclassicError as exc:
-            failures.append((it.id, str(exc)))
-            rows.append((it.id, None))
-    if failures and on_error == "raise":
-        from ..features import Failure
-
-        records = [Failure(id=str(i), message=m) for i, m in failures]
-        if len(failures) == 1:
-            raise BatchError(failures[0][1], records)
-        raise BatchError(f"{len(failures)} spectrogram PNG(s) failed, first: {failures[0][1]}",
-                         records)
-    return pd.DataFrame(rows, columns=["id", "png"]).set_index("id")
+def _check_log_mel(est) -> None:
+    """Raise :class:`ConfigError` unless an extractor's STFT and mel parameters (those
+    :func:`_log_mel_of` reads) make a valid frame grid and mel filterbank."""
+    _check_frames(int(est.n_fft), int(est.hop_length), est.win_length)
+    mel_filterbank(sr=int(est.sr), n_fft=int(est.n_fft), n_mels=int(est.n_mels),
+                   fmin=float(est.fmin), fmax=None if est.fmax is None else float(est.fmax))

@@ -1,0 +1,400 @@
+"""Pooled descriptors: low-level descriptors per 10 ms frame, summarised by functionals.
+
+Speed is the design: ONE STFT per segment, and every descriptor derived from it with matrix
+products (mel filterbank, DCT for MFCC, frequency moments for the spectral shape), ZCR and energy
+from the same frames, pitch from one vectorised YIN pass at 4 kHz; then one ``(n_lld, n_frames)``
+matrix per group goes through all functionals in a few numpy calls. Nothing calls
+``librosa.feature.*`` (each call would recompute the STFT).
+
+Descriptor groups (the rows of the LLD matrices)
+    ``logmel``   log-mel energies in dB (``n_mels`` bands)
+    ``mfcc``     DCT-II (orthonormal) of the log-mel bands, ``n_mfcc`` coefficients
+    ``spectral`` centroid, bandwidth, roll-off 25/50/85/95 %, flatness, entropy, flux, skewness,
+                 kurtosis, slope (dB/kHz) of the magnitude spectrum
+    ``contrast`` spectral contrast in octave bands from 200 Hz (librosa's definition)
+    ``energy``   RMS level (dB), loudness (sum of mel powers ** 0.3), zero-crossing rate
+    ``pitch``    F0 (semitones re 27.5 Hz) and harmonics-to-noise ratio over voiced frames, plus
+                 voicing statistics (ratio, segment rate and lengths, jitter, voiced/unvoiced level)
+    ``bands``    alpha ratio, Hammarberg index, spectral slopes 0-500 / 500-1500 Hz (eGeMAPS)
+    ``rasta``    RASTA-filtered log-mel bands (band-pass over time: slow channel effects and
+                 fast frame noise removed, as ComParE's auditory spectrum)
+    voice quality (``vq``, voiced frames only): formants F1-F3 and bandwidths (LPC), H1-H2,
+                 H1-A1, H1-A3, autocorrelation HNR; per glottal cycle: jitter and shimmer
+
+Each preset lists blocks ``(group, delta order, functionals)``; see :data:`PRESETS`.
+
+This module holds the computation of one segment's vector (:func:`_features_of`) and
+nothing else: the recipes are in :mod:`._presets`, the matrices and names they imply in
+:mod:`._pooled_plan`, the statistics over time in :mod:`._functionals`, and the estimator
+(input, caching, long files) in :mod:`._pooled`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _voice
+from ._functionals import functionals
+from ._pitch import yin
+from ._pooled_plan import PITCH_SR, VQ_NAMES, _Plan
+from ._spectrogram import AMIN, delta, frame_signal
+
+_ROLLOFF = np.array([0.25, 0.50, 0.85, 0.95], dtype=np.float32)
+#: RASTA filter (numerator, denominator), as in Hermansky & Morgan / openSMILE
+_RASTA_B = np.array([0.2, 0.1, 0.0, -0.1, -0.2])
+_RASTA_A = np.array([1.0, -0.94])
+#: frames per STFT block: bounds memory for long segments
+_BLOCK = 2048
+#: YIN aperiodicity below which a frame may be voiced (with enough energy)
+VOICING_THRESHOLD = 0.3
+#: frames more than this many dB below the loudest (or below -70 dBFS) are never voiced
+VOICING_RANGE_DB = 45.0
+
+
+# --------------------------------------------------------------------------- descriptors
+def _rolloff_bins(M: np.ndarray, fractions: np.ndarray, block: int = 16) -> list[np.ndarray]:
+    """For each fraction, the first bin where the cumulative magnitude reaches it, per frame.
+
+    Two levels instead of a full cumulative sum over ``(F, n)`` (numpy's cumsum is not
+    vectorised): cumulate block sums to find the block of the crossing, then cumulate the
+    ``block`` bins of that block only.
+    """
+    F, n = M.shape
+    nb = F // block
+    blk = M[: nb * block].reshape(nb, block, n).sum(axis=1)
+    cblk = np.cumsum(blk, axis=0)
+    total = cblk[-1] + M[nb * block :].sum(axis=0)
+    cols = np.arange(n)
+    offs = np.arange(block)[:, None]
+    out = []
+    for frac in fractions:
+        thr = total * frac
+        k = np.count_nonzero(cblk < thr, axis=0)  # block holding the crossing
+        before = np.where(k > 0, cblk[np.maximum(k - 1, 0), cols], 0.0)
+        rows = np.minimum(k * block + offs, F - 1)
+        fine = np.cumsum(M[rows, cols], axis=0) + before
+        out.append(np.minimum(k * block + np.count_nonzero(fine < thr, axis=0), F - 1))
+    return out
+
+
+def _top_mean(B: np.ndarray, q: int, largest: bool) -> np.ndarray:
+    """Mean of the ``q`` largest (or smallest) values down each column of ``B`` ``(nb, n)``."""
+    if q == 1:
+        return B.max(axis=0) if largest else B.min(axis=0)
+    if q == 2:
+        cols = np.arange(B.shape[1])
+        i = B.argmax(axis=0) if largest else B.argmin(axis=0)
+        first = B[i, cols]
+        C = B.copy()
+        C[i, cols] = -np.inf if largest else np.inf
+        return 0.5 * (first + (C.max(axis=0) if largest else C.min(axis=0)))
+    S = np.sort(B, axis=0)
+    return S[-q:].mean(axis=0) if largest else S[:q].mean(axis=0)
+
+
+def _block_llds(
+    frames: np.ndarray, plan: _Plan, prev_pm: np.ndarray | None
+) -> tuple[dict, np.ndarray | None]:
+    """Descriptors of one block of frames, each ``(k, n)`` float32; plus the last norm. spectrum.
+
+    Frequency-major ``(F, n)`` arrays throughout: reductions and cumulative sums over frequency
+    then run over contiguous rows, vectorised across frames.
+    """
+    from scipy import fft as sfft
+
+    g = plan.groups
+    out: dict[str, np.ndarray] = {}
+    X = sfft.rfft(frames * plan.window, axis=1)
+    P = X.real * X.real
+    P += X.imag * X.imag
+    P = np.ascontiguousarray(P.T)  # power (F, n)
+    mel = None
+    if g & {"logmel", "mfcc", "energy", "rasta"}:
+        mel = plan.melfb @ P  # (n_mels, n)
+        logmel = 10.0 * np.log10(np.maximum(mel, AMIN))
+        if g & {"logmel", "rasta"}:
+            out["logmel"] = logmel
+        if "mfcc" in g:
+            out["mfcc"] = plan.dct_T @ logmel
+    if "bands" in g:
+        out["bands"] = _voice.band_llds(P, plan.sr, plan.n_fft).astype(np.float32)
+    last = prev_pm
+    if g & {"spectral", "contrast"}:
+        M = np.sqrt(P)
+        F = M.shape[0]
+        if "spectral" in g:
+            msum = M.sum(axis=0)
+            pm = M * (1.0 / np.maximum(msum, 1e-12))
+            mom = plan.fpow_T @ pm  # raw moments in kHz, (4, n)
+            mu, m2, m3r, m4r = mom
+            var = np.maximum(m2 - mu * mu, 0.0)
+            sd = np.sqrt(var)
+            m3 = m3r - 3 * mu * m2 + 2 * mu**3
+            m4 = m4r - 4 * mu * m3r + 6 * mu * mu * m2 - 3 * mu**4
+            okv = var > 1e-9
+            skew = np.divide(m3, sd**3, out=np.zeros_like(mu), where=okv)
+            kurt = np.divide(m4, var * var, out=np.zeros_like(mu), where=okv)
+            roll = [plan.freqs[i] for i in _rolloff_bins(M, _ROLLOFF)]
+            Pc = np.maximum(P, AMIN)
+            logP = np.log(Pc)
+            flat = np.exp(logP.mean(axis=0)) / Pc.mean(axis=0)
+            psum = Pc.sum(axis=0)
+            ent = (np.log(psum) - np.einsum("ij,ij->j", Pc, logP) / psum) / np.log(F)
+            slope = (plan.fcent @ logP) * (10 / np.log(10)) / plan.fcent_ss  # dB per kHz
+            prev = pm[:, 0] if prev_pm is None else prev_pm
+            dpm = np.empty_like(pm)
+            dpm[:, 0] = pm[:, 0] - prev
+            np.subtract(pm[:, 1:], pm[:, :-1], out=dpm[:, 1:])
+            flux = np.sqrt(np.einsum("ij,ij->j", dpm, dpm))
+            out["spectral"] = np.stack(
+                [mu * 1000, sd * 1000, *roll, flat, ent, flux, skew, kurt, slope]
+            ).astype(np.float32)
+            last = pm[:, -1].copy()
+        if "contrast" in g:
+            rows = []
+            for lo, hi, q in plan.bands:
+                B = M[lo:hi]
+                peak, valley = _top_mean(B, q, True), _top_mean(B, q, False)
+                rows.append(10.0 * np.log10((peak + AMIN) / (valley + AMIN)))
+            out["contrast"] = np.stack(rows).astype(np.float32)
+    if "energy" in g:
+        out["loudness"] = (np.maximum(mel, 0) ** 0.3).sum(axis=0)
+    return out, last
+
+
+def _energy_zcr(y: np.ndarray, plan: _Plan, T: int, zcr: bool):
+    """Frame RMS level (dB) and zero-crossing rate from running sums over the signal.
+
+    The same frames as the STFT (centred, ``n_fft`` long, unwindowed), in O(len(y)) instead of
+    O(n_frames * n_fft).
+    """
+    n = plan.n_fft
+    pad = np.pad(y, n // 2)
+    if len(pad) < n:
+        pad = np.pad(pad, (0, n - len(pad)))
+    starts = np.arange(T) * plan.hop
+    cs = np.empty(len(pad) + 1)
+    cs[0] = 0.0
+    np.cumsum(np.square(pad, dtype=np.float64), out=cs[1:])
+    ms = np.maximum(cs[starts + n] - cs[starts], 0.0) / n
+    rms_db = (10.0 * np.log10(np.maximum(ms, AMIN))).astype(np.float32)
+    if not zcr:
+        return rms_db, None
+    sb = np.signbit(pad)
+    cz = np.zeros(len(pad), dtype=np.int64)
+    np.cumsum(sb[1:] != sb[:-1], out=cz[1:])
+    return rms_db, ((cz[starts + n - 1] - cz[starts]) / (n - 1)).astype(np.float32)
+
+
+def _pitch_track(y: np.ndarray, plan: _Plan, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """F0 (Hz) and aperiodicity on the STFT's frame grid, tracked at 4 kHz."""
+    sr = plan.sr
+    if sr > PITCH_SR:
+        import soxr
+
+        y = soxr.resample(y, sr, PITCH_SR, quality="LQ").astype(np.float32, copy=False)
+        psr = PITCH_SR
+    else:
+        psr = sr
+    hop = max(1, int(round(plan.hop * psr / sr)))
+    f0, ap = yin(y, psr, f0_min=plan.f0_min, f0_max=plan.f0_max, hop_length=hop)
+    if len(f0) != n_frames or hop * sr != plan.hop * psr:  # map onto the STFT frame times
+        idx = np.minimum(np.round(np.arange(n_frames) * plan.hop / sr * psr / hop).astype(int),
+                         len(f0) - 1)
+        f0, ap = f0[idx], ap[idx]
+    return _median5(f0), ap
+
+
+def _median5(x: np.ndarray) -> np.ndarray:
+    """5-frame running median in log frequency: removes isolated octave jumps cheaply."""
+    if x.size < 3:
+        return x
+    lg = np.log(np.pad(x, 2, mode="edge"))
+    n = x.size
+    stack = np.stack([lg[i : i + n] for i in range(5)])
+    return np.exp(np.sort(stack, axis=0)[2]).astype(np.float32)
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lengths (frames) of the True runs and of the False runs of a boolean vector."""
+    m = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    d = np.diff(m)
+    starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    on = ends - starts
+    m2 = np.concatenate([[True], mask, [True]]).astype(np.int8)
+    d2 = np.diff(m2)
+    s2, e2 = np.flatnonzero(d2 == -1), np.flatnonzero(d2 == 1)
+    return on, e2 - s2
+
+
+def _voiced_mask(f0, ap, rms_db, plan: _Plan) -> np.ndarray:
+    """Voiced frames: periodic enough, loud enough, F0 in range."""
+    loud_enough = (rms_db > rms_db.max() - VOICING_RANGE_DB) & (rms_db > -70.0)
+    return (ap < VOICING_THRESHOLD) & loud_enough & (f0 >= plan.f0_min) & (f0 <= plan.f0_max)
+
+
+def _pitch_features(f0, ap, rms_db, plan: _Plan, frame_rate: float) -> np.ndarray:
+    p = plan.preset
+    T = len(f0)
+    voiced = _voiced_mask(f0, ap, rms_db, plan)
+    vidx = np.flatnonzero(voiced)
+    parts = []
+    t = vidx / frame_rate
+    if p.pitch:
+        if vidx.size:
+            st = 12.0 * np.log2(f0[vidx] / 27.5)
+            parts.append(functionals(st[None, :], p.pitch, frame_rate=frame_rate, t=t)[0])
+        else:
+            parts.append(np.zeros(len(p.pitch)))
+    if p.hnr:
+        if vidx.size:
+            a = np.clip(ap[vidx].astype(np.float64), 1e-4, 1 - 1e-4)
+            hnr = np.clip(10 * np.log10((1 - a) / a), -20, 40)
+            parts.append(functionals(hnr[None, :], p.hnr, frame_rate=frame_rate, t=t)[0])
+        else:
+            parts.append(np.zeros(len(p.hnr)))
+    on, off = _runs(voiced)
+    dur = T / frame_rate
+    if vidx.size > 1:
+        st = 12.0 * np.log2(f0.astype(np.float64) / 27.5)
+        both = voiced[1:] & voiced[:-1]
+        jitter = float(np.abs(np.diff(st))[both].mean()) if both.any() else 0.0
+    else:
+        jitter = 0.0
+    overall = float(rms_db.mean())
+    parts.append(np.array([
+        vidx.size / T,
+        on.size / dur,
+        on.mean() / frame_rate if on.size else 0.0,
+        on.std() / frame_rate if on.size else 0.0,
+        off.mean() / frame_rate if off.size else 0.0,
+        jitter,
+        float(rms_db[voiced].mean()) if vidx.size else overall,
+        float(rms_db[~voiced].mean()) if vidx.size < T else overall,
+    ]))
+    return np.concatenate(parts)
+
+
+def _rasta(logmel: np.ndarray) -> np.ndarray:
+    """RASTA band-pass (Hermansky & Morgan 1994) of each log band along time, started at rest."""
+    from scipy.signal import lfilter, lfilter_zi
+
+    b, a = _RASTA_B, _RASTA_A
+    zi = lfilter_zi(b, a)[None, :] * logmel[:, :1]
+    out, _ = lfilter(b, a, logmel.astype(np.float64), axis=1, zi=zi)
+    return out.astype(np.float32)
+
+
+def _vq_features(frames: np.ndarray, f0: np.ndarray, voiced: np.ndarray, plan: _Plan,
+                 frame_rate: float) -> np.ndarray:
+    """Functionals of the voice-quality descriptors over the voiced frames (0 with none)."""
+    from scipy import fft as sfft
+
+    funcs = plan.preset.vq
+    vidx = np.flatnonzero(voiced)
+    if vidx.size == 0:
+        return np.zeros(len(VQ_NAMES) * len(funcs))
+    out = []
+    for s in range(0, vidx.size, _BLOCK):
+        idx = vidx[s : s + _BLOCK]
+        X = sfft.rfft(frames[idx] * plan.window, axis=1)
+        P = np.ascontiguousarray((X.real * X.real + X.imag * X.imag).T)
+        fm = _voice.formant_llds(P, plan.sr, plan.n_fft)
+        out.append(np.concatenate(
+            [fm, _voice.harmonic_llds(P, f0[idx], fm, plan.sr, plan.n_fft, plan.window)]))
+    V = out[0] if len(out) == 1 else np.concatenate(out, axis=1)
+    # a frame with too few formant candidates: the clip's median of that formant (0 if none)
+    bad = ~np.isfinite(V)
+    if bad.any():
+        med = np.array([np.median(r[np.isfinite(r)]) if np.isfinite(r).any() else 0.0
+                        for r in V])
+        V = np.where(bad, med[:, None], V)
+    return functionals(V, funcs, frame_rate=frame_rate, t=vidx / frame_rate).reshape(-1)
+
+
+def _features_of(y: np.ndarray, plan: _Plan) -> np.ndarray:
+    """The preset's feature vector of one mono float32 segment."""
+    y = np.asarray(y, dtype=np.float32)
+    frames_all = frame_signal(y, frame_length=plan.n_fft, hop_length=plan.hop, center=True)
+    T = frames_all.shape[0]
+    acc: dict[str, list[np.ndarray]] = {}
+    prev = None
+    for s in range(0, T, _BLOCK):
+        block, prev = _block_llds(frames_all[s : s + _BLOCK], plan, prev)
+        for k, v in block.items():
+            acc.setdefault(k, []).append(v)
+    llds = {k: (v[0] if len(v) == 1 else np.concatenate(v, axis=-1)) for k, v in acc.items()}
+    has_pitch = bool(plan.preset.pitch or plan.preset.hnr)
+    split_vuv = bool(plan.preset.voiced or plan.preset.unvoiced or plan.preset.vq
+                     or plan.preset.perturbation)
+    if "energy" in plan.groups or has_pitch or split_vuv:
+        rms_db, zcr = _energy_zcr(y, plan, T, "energy" in plan.groups)
+        llds["rms_db"] = rms_db
+        if zcr is not None:
+            llds["energy"] = np.stack([rms_db, llds.pop("loudness"), zcr]).astype(np.float32)
+    frame_rate = plan.sr / plan.hop
+    if "rasta" in plan.groups:
+        llds["rasta"] = _rasta(llds["logmel"])
+    if plan.preset.smooth > 1:  # ComParE's "sma": a moving average before deltas/functionals
+        from scipy.ndimage import uniform_filter1d
+
+        for g in plan.groups:
+            llds[g] = uniform_filter1d(llds[g], plan.preset.smooth, axis=1, mode="nearest")
+    # deltas of every group that needs them in one call per order (groups stacked)
+    deltas: dict[tuple[str, int], np.ndarray] = {}
+    for order in (1, 2):
+        groups = list(dict.fromkeys(
+            g for g, o, _ in (*plan.preset.blocks, *plan.preset.voiced, *plan.preset.unvoiced)
+            if o >= order
+        ))
+        if not groups:
+            break
+        base = [llds[g] if order == 1 else deltas[(g, 1)] for g in groups]
+        D = delta(np.concatenate(base, axis=0), width=5)
+        r = 0
+        for g, b in zip(groups, base, strict=True):
+            deltas[(g, order)] = D[r : r + b.shape[0]]
+            r += b.shape[0]
+
+    # one functionals call per distinct functional set, over all its blocks stacked
+    by_funcs: dict[tuple[str, ...], list[int]] = {}
+    mats = []
+    for b, (group, order, funcs) in enumerate(plan.preset.blocks):
+        mats.append(deltas[(group, order)] if order else llds[group])
+        by_funcs.setdefault(funcs, []).append(b)
+    results: dict[int, np.ndarray] = {}
+    for funcs, blocks in by_funcs.items():
+        stacked = np.concatenate([mats[b] for b in blocks], axis=0)
+        F = functionals(stacked, funcs, frame_rate=frame_rate)
+        r = 0
+        for b in blocks:
+            k = mats[b].shape[0]
+            results[b] = F[r : r + k].reshape(-1)
+            r += k
+    parts: list[np.ndarray] = [results[b] for b in range(len(mats))]
+    f0 = ap = None
+    if split_vuv:
+        f0, ap = _pitch_track(y, plan, T)
+        voiced = _voiced_mask(f0, ap, llds["rms_db"], plan)
+        t_all = np.arange(T) / frame_rate
+        for blocks, mask in ((plan.preset.voiced, voiced), (plan.preset.unvoiced, ~voiced)):
+            for group, order, funcs in blocks:
+                M = deltas[(group, order)] if order else llds[group]
+                parts.append(functionals(M[:, mask], funcs, frame_rate=frame_rate,
+                                         t=t_all[mask]).reshape(-1))
+        if plan.preset.vq:
+            parts.append(_vq_features(frames_all, f0, voiced, plan, frame_rate))
+        if plan.preset.perturbation:
+            jit, shim = _voice.cycle_perturbation(y, plan.sr, f0, voiced, plan.hop)
+            for v in (jit, shim):
+                parts.append(functionals(v[None, :], plan.preset.perturbation,
+                                         frame_rate=frame_rate)[0] if v.size
+                             else np.zeros(len(plan.preset.perturbation)))
+    if has_pitch:
+        if f0 is None:
+            f0, ap = _pitch_track(y, plan, T)
+        parts.append(_pitch_features(f0, ap, llds["rms_db"], plan, frame_rate))
+    out = np.concatenate(parts).astype(np.float32)
+    if out.shape[0] != len(plan.names):  # pragma: no cover - a bug, not a user error
+        raise RuntimeError(f"pooled features: {out.shape[0]} values for {len(plan.names)} names")
+    return out

@@ -67,7 +67,9 @@ def extract(manifest, name: str, cache_dir: Path) -> np.ndarray:
     """One named feature matrix (rows in manifest order), cached on disk."""
     # the key covers the clips and the feature code, so an edit of the extractors recomputes
     src = "".join((bench.ROOT / "emoclassic" / "audio" / f).read_text()
-                  for f in ("_pooled.py", "_voice.py", "_pitch.py", "_spectrogram.py"))
+                  for f in ("_pooled.py", "_voice.py", "_pitch.py", "_spectrogram.py",
+                            "_descriptors.py", "_pooled_plan.py", "_presets.py",
+                            "_functionals.py"))
     key = hashlib.sha1((name + "|" + ",".join(manifest["id"].astype(str)) + src).encode()
                        ).hexdigest()
     f = cache_dir / f"{name}-{key[:10]}.npy"

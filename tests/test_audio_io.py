@@ -136,6 +136,7 @@ def test_trim_and_normalize():
     assert np.isclose(np.abs(_normalize(tone, "peak", "x")).max(), 1.0)
     rms = np.sqrt(np.mean(_normalize(tone, "loudness", "x") ** 2))
     assert np.isclose(20 * np.log10(rms), -23.0, atol=0.01)
+    assert _normalize(tone, "none", "x") is tone  # "none" is None (TOML has no null)
     with pytest.raises(ConfigError, match="normalize"):
         load_audio("whatever.wav", normalize="loud")
 

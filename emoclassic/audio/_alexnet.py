@@ -41,6 +41,7 @@ from ._alexnet_net import (
     weights_sha256,
 )
 from ._base import AudioExtractor, single_thread_blas
+from ._spectrogram import LOG_MEL_DEFINITION
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._torchutil import AlexNet
@@ -193,7 +194,9 @@ class AlexNetEmbedder(AudioExtractor):
         return cfg
 
     def _extra_identity(self) -> dict:
-        return {"weights_id": _weights_identity(self.weights, self.seed)}
+        # images: the version of the input images (2: default band up to band_limit(sr))
+        return {"weights_id": _weights_identity(self.weights, self.seed),
+                "images": LOG_MEL_DEFINITION}
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         dim = _LAYER_DIMS.get(self.layer) or 4096

@@ -14,6 +14,7 @@ from ..exceptions import ConfigError
 from ..features import Item
 from ._alexnet_net import _check_weights_path
 from ._base import AudioExtractor
+from ._spectrogram import LOG_MEL_DEFINITION
 
 _MIN_INPUT = 16
 
@@ -114,6 +115,9 @@ class _SpectrogramImages(AudioExtractor):
 
     def _items(self, X) -> list[Item]:
         return list(X)
+
+    def _extra_identity(self) -> dict:
+        return {"images": LOG_MEL_DEFINITION}  # 2: default band up to band_limit(sr)
 
     def _features(self, y: np.ndarray) -> np.ndarray:
         return _spectrogram_of(self, y).ravel()

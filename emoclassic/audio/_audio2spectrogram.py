@@ -11,7 +11,14 @@ import numpy as np
 
 from ..exceptions import ConfigError
 from ._base import AudioExtractor
-from ._spectrogram import _check_log_mel, _image_size, _log_mel_of, delta, resize_image
+from ._spectrogram import (
+    LOG_MEL_DEFINITION,
+    _check_log_mel,
+    _image_size,
+    _log_mel_of,
+    delta,
+    resize_image,
+)
 
 __all__ = ["Audio2Spectrogram"]
 
@@ -27,6 +34,7 @@ class Audio2Spectrogram(AudioExtractor):
     ``output="pooled"``: the mean and standard deviation over time of each band (``2 * n_mels``,
     or ``6 * n_mels`` with deltas) — the cheap baseline.
 
+    ``fmax=None`` is ``band_limit(sr)`` (6.8 kHz at 16 kHz; see :func:`band_limit`).
     For a CNN's [0, 1] image use :func:`spectrogram_image`; for richer pooled statistics use
     :class:`PooledFeatures`.
     """
@@ -79,6 +87,9 @@ class Audio2Spectrogram(AudioExtractor):
         if self.output == "image":
             _image_size(self.image_size)
         _check_log_mel(self)
+
+    def _extra_identity(self) -> dict:
+        return {"definition": LOG_MEL_DEFINITION}  # older vectors had another default band
 
     def _channels(self) -> list[str]:
         return ["logmel", "logmel_d", "logmel_dd"] if self.deltas else ["logmel"]

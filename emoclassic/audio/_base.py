@@ -195,17 +195,21 @@ class AudioExtractor(BaseExtractor):
             y = np.asarray(a, dtype=np.float32)
             if not np.isfinite(y).all():
                 raise AudioError(f"{item.id}: waveform contains NaN or inf; clean the input rows")
-            if getattr(self, "trim", False):
-                y = trim_silence(y, int(self.sr))
-            from ._io import _normalize
-
-            y = _normalize(y, getattr(self, "normalize", None), item.id)
-            return self._features(y)
+            return self._features(self._prepare_wave(y, item.id))
         if kind == "file":
             return self._features_from_file(a, start=b, end=c)
         if kind == "error":
             raise AudioError(f"{item.id}: {b}")
         raise AudioError(f"{item.id}: no audio path (empty 'path' cell); fill it or drop the row")
+
+    def _prepare_wave(self, y: np.ndarray, name="waveform") -> np.ndarray:
+        """What loading does to a file's samples, for a waveform given as an array: the
+        extractor's ``trim`` and ``normalize``, in :func:`load_audio`'s order."""
+        if getattr(self, "trim", False):
+            y = trim_silence(y, int(self.sr))
+        from ._io import _normalize
+
+        return _normalize(y, getattr(self, "normalize", None), name)
 
     def _features_from_file(self, path: str, *, start=None, end=None) -> np.ndarray:
         y = load_audio(path, start=start, end=end, **self._load_kwargs())

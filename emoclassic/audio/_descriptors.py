@@ -35,6 +35,7 @@ import numpy as np
 
 from . import _voice
 from ._functionals import functionals
+from ._io import _normalize, trim_silence
 from ._pitch import yin
 from ._pooled_plan import PITCH_SR, VQ_NAMES, _Plan
 from ._spectrogram import AMIN, delta, frame_signal
@@ -104,10 +105,10 @@ def _block_llds(
 
     g = plan.groups
     out: dict[str, np.ndarray] = {}
-    X = sfft.rfft(frames * plan.window, axis=1)
+    X = sfft.rfft(frames * plan.window, axis=1)[:, : plan.n_bins]  # the analysed band only
     P = X.real * X.real
     P += X.imag * X.imag
-    P = np.ascontiguousarray(P.T)  # power (F, n)
+    P = np.ascontiguousarray(P.T)  # power (n_bins, n)
     mel = None
     if g & {"logmel", "mfcc", "energy", "rasta"}:
         mel = plan.melfb @ P  # (n_mels, n)
@@ -117,7 +118,7 @@ def _block_llds(
         if "mfcc" in g:
             out["mfcc"] = plan.dct_T @ logmel
     if "bands" in g:
-        out["bands"] = _voice.band_llds(P, plan.sr, plan.n_fft).astype(np.float32)
+        out["bands"] = _voice.band_llds(P, plan.sr, plan.n_fft, plan.top).astype(np.float32)
     last = prev_pm
     if g & {"spectral", "contrast"}:
         M = np.sqrt(P)
@@ -297,8 +298,8 @@ def _vq_features(frames: np.ndarray, f0: np.ndarray, voiced: np.ndarray, plan: _
     out = []
     for s in range(0, vidx.size, _BLOCK):
         idx = vidx[s : s + _BLOCK]
-        X = sfft.rfft(frames[idx] * plan.window, axis=1)
-        P = np.ascontiguousarray((X.real * X.real + X.imag * X.imag).T)
+        X = sfft.rfft(frames[idx] * plan.window, axis=1)[:, : plan.n_bins]
+        P = np.ascontiguousarray((X.real * X.real + X.imag * X.imag).T)  # the analysed band
         fm = _voice.formant_llds(P, plan.sr, plan.n_fft)
         out.append(np.concatenate(
             [fm, _voice.harmonic_llds(P, f0[idx], fm, plan.sr, plan.n_fft, plan.window)]))
@@ -312,9 +313,52 @@ def _vq_features(frames: np.ndarray, f0: np.ndarray, voiced: np.ndarray, plan: _
     return functionals(V, funcs, frame_rate=frame_rate, t=vidx / frame_rate).reshape(-1)
 
 
-def _features_of(y: np.ndarray, plan: _Plan) -> np.ndarray:
-    """The preset's feature vector of one mono float32 segment."""
-    y = np.asarray(y, dtype=np.float32)
+def _band_limited(y: np.ndarray, plan: _Plan, *, full: bool = False) -> np.ndarray:
+    """``y`` without what lies above the analysed band (``plan.top``), float32.
+
+    The descriptors computed from the waveform itself (RMS level, zero-crossing rate, pitch,
+    per-cycle jitter and shimmer), the silence trimming and the STFT (whose window leaks a
+    few bins across the band's edge) then see the same band as the spectral descriptors, so
+    the rate a file was stored at, whose resampler's roll-off lies above the band, reaches
+    none of them: without it the zero-crossing rate, which counts the crossings of broadband
+    noise in quiet frames, moved by several times its spread across clips when 7-8 kHz was lost
+    to resampling, and the trimming cut (hence the frame grid) moved by a few samples.
+
+    A linear-phase FIR (:func:`~._pooled_plan._lowpass`) by linear convolution
+    (``scipy.signal.oaconvolve``): zero padding before the signal stays zero padding after the
+    filter, exactly, which an FFT brick wall (circular) or an IIR filter (whose state starts
+    at the first sample) would not give. ``full``: the whole convolution, the filter's tails
+    included (``len(y) + taps - 1`` samples; what trimming cuts, so that a clip and the same
+    clip padded with zeros trim to the same samples); else the ``len(y)`` samples aligned with
+    ``y``.
+    """
+    h = plan.lowpass
+    if h is None or y.size == 0:
+        return y
+    from scipy.signal import oaconvolve
+
+    out = oaconvolve(y, h)
+    if full:
+        return out.astype(np.float32, copy=False)
+    d = (h.size - 1) // 2
+    return out[d : d + y.size].astype(np.float32, copy=False)
+
+
+def _features_of(y: np.ndarray, plan: _Plan, *, trim: bool = False,
+                 normalize: str | None = None) -> np.ndarray:
+    """The preset's feature vector of one mono float32 segment.
+
+    In this order: band-limited (:func:`_band_limited`), trimmed (``trim``:
+    :func:`~._io.trim_silence`) and level-normalised (``normalize``), then analysed. Trimming
+    the band-limited signal makes the cut, and so the frame grid that every descriptor is
+    computed on, the same whatever rate the file was stored at: the cut lands on the first
+    sample as loud as the threshold, and what the resamplers change (above the band) would
+    otherwise move that sample by a few samples, and every frame with it.
+    """
+    y = _band_limited(np.asarray(y, dtype=np.float32), plan, full=trim)
+    if trim:
+        y = trim_silence(y, plan.sr)
+    y = _normalize(y, normalize, "waveform")
     frames_all = frame_signal(y, frame_length=plan.n_fft, hop_length=plan.hop, center=True)
     T = frames_all.shape[0]
     acc: dict[str, list[np.ndarray]] = {}

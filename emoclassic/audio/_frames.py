@@ -20,7 +20,7 @@ import numpy as np
 
 from ..exceptions import ConfigError, DataError
 from ._base import AudioExtractor
-from ._spectrogram import _check_log_mel, _log_mel_of, delta
+from ._spectrogram import LOG_MEL_DEFINITION, _check_log_mel, _log_mel_of, delta
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ class LogMelFrames(AudioExtractor):
     Parameters
     ----------
     sr, n_fft, hop_length, win_length, n_mels, fmin, fmax, top_db
-        Decoding rate and log-mel options (see ``log_mel_spectrogram``); the default hop of
+        Decoding rate and log-mel options (see ``log_mel_spectrogram``; ``fmax=None`` is
+        ``band_limit(sr)``, 6.8 kHz at 16 kHz, a band that survives resampling); the default hop of
         320 samples (20 ms at 16 kHz) halves the sequence length of the usual 10 ms frames,
         which an LSTM on a CPU feels directly.
     deltas : int
@@ -123,7 +124,8 @@ class LogMelFrames(AudioExtractor):
         return np.asarray(names, dtype=object)
 
     def _extra_identity(self) -> dict:
-        return {"layout": "length,dim,max_frames"}  # cache key: rows of older layouts differ
+        # cache key: rows of older layouts, and of the older band (fmax None = Nyquist), differ
+        return {"layout": "length,dim,max_frames", "definition": LOG_MEL_DEFINITION}
 
     def _n_features_hint(self) -> int:
         return FRAME_HEADER + int(self.max_frames) * self.frame_dim

@@ -19,8 +19,8 @@ from ._base import AudioExtractor, single_thread_blas
 from ._descriptors import _features_of
 from ._functionals import FUNCTIONALS
 from ._functionals import functionals as functionals  # re-exported (benchmarks)
-from ._io import _load, iter_windows, load_windows
-from ._pooled_plan import _Plan, _plan
+from ._io import NORMALIZE_CHOICES, _load, iter_windows, load_windows
+from ._pooled_plan import FEATURE_DEFINITION, _Plan, _plan
 from ._presets import _LEGACY_PRESETS, PRESETS, Preset
 from ._presets import BASIC as BASIC  # re-exported, as the other sets (benchmarks)
 from ._presets import LARGE as LARGE
@@ -33,7 +33,8 @@ __all__ = ["PooledFeatures", "PRESETS", "FUNCTIONALS", "Preset", "pooled_feature
 
 
 def pooled_features(y: np.ndarray, sr: int = 16000, *, preset: str = "default", **params):
-    """Functional API: the feature vector of one waveform (see :class:`PooledFeatures`)."""
+    """Functional API: the feature vector of one waveform (see :class:`PooledFeatures`), with
+    the same trimming and level normalisation as a file gets."""
     est = PooledFeatures(preset=preset, sr=sr, **params)
     est._check_params()
     with single_thread_blas():
@@ -53,16 +54,33 @@ class PooledFeatures(AudioExtractor):
         Analysis rate; files are resampled to it (and array rows are assumed to be at it).
     n_fft, hop_length, win_length : int
         STFT frame, hop and window (samples; defaults 32 ms / 10 ms at 16 kHz).
-    n_mels, fmin, fmax : mel bands and their frequency range (Hz; fmax None = sr / 2).
+    n_mels : int
+        Mel bands.
+    fmin, fmax : float
+        The analysed band (Hz). ``fmax=None`` (default) is 0.85 x the Nyquist frequency of
+        ``sr`` (6.8 kHz at 16 kHz; :func:`~._spectrogram.band_limit` says why): mel filters,
+        spectral shape, roll-off, flatness, entropy, flux, slope, contrast, band energies,
+        harmonic levels and HNR, level and zero-crossing rate all see this band only, so a
+        file reads the same whatever rate it was stored at.
     n_mfcc : int or None
         Number of MFCCs (None: the preset's).
     f0_min, f0_max : float
         Pitch search range (Hz).
-    trim, normalize : loading options (see :func:`load_audio`).
+    trim : bool
+        Cut leading and trailing silence first (default True): windows more than 40 dB below
+        the clip's loudest 25 ms, cut to the sample (:func:`trim_silence`). Relative to the
+        clip's own peak, so the cut is the same at any gain, and a clip padded with silence
+        gives the same vector as without it.
+    normalize : {"loudness", "peak", None}
+        Level normalisation after trimming (default ``"loudness"``: the kept samples' RMS at
+        -23 dBFS), so that the vector does not depend on the recording's gain: absolute levels
+        (log-mel, MFCC 0, RMS level, loudness) become levels relative to the utterance's own.
+        ``None`` (``"none"`` in a spec) keeps the absolute level; docs/benchmarks.md has what
+        each costs on EmoDB.
     max_duration, window : float
         Segments longer than ``max_duration`` seconds are streamed in ``window``-second windows
         whose vectors are averaged, weighted by duration: memory stays bounded for hours-long
-        files (``trim`` and ``normalize`` do not apply to them).
+        files (each window is level-normalised on its own; ``trim`` does not apply to them).
     cache, n_jobs, on_error, progress :
         Runtime options of :class:`~emoclassic.features.BaseExtractor` (not part of cache keys).
     """
@@ -85,8 +103,8 @@ class PooledFeatures(AudioExtractor):
         n_mfcc: int | None = None,
         f0_min: float = 60.0,
         f0_max: float = 600.0,
-        trim: bool = False,
-        normalize: str | None = None,
+        trim: bool = True,
+        normalize: str | None = "loudness",
         max_duration: float = 600.0,
         window: float = 30.0,
         cache=None,
@@ -126,6 +144,9 @@ class PooledFeatures(AudioExtractor):
     def _check_params(self) -> None:
         super()._check_params()
         self._get_plan()
+        if self.normalize not in NORMALIZE_CHOICES:
+            raise ConfigError(f"normalize={self.normalize!r} is not valid; use 'loudness', "
+                              "'peak' or None ('none')")
         if not (float(self.window) > 0 and float(self.max_duration) >= float(self.window)):
             raise ConfigError(
                 f"window={self.window} and max_duration={self.max_duration} must satisfy "
@@ -138,17 +159,28 @@ class PooledFeatures(AudioExtractor):
         return np.asarray(self._get_plan().names, dtype=object)
 
     def _extra_identity(self) -> dict:
-        # presets added after the first five carry their recipe in the cache key, so a recipe
-        # edited under the same name never reads stale vectors (the first five keep their keys)
+        # the definition's version: vectors of an older definition (another band, no
+        # trimming...) are never read back, whatever the parameters; presets added after the
+        # first five also carry their recipe, so a recipe edited under the same name never
+        # reads stale vectors
+        out = {"definition": FEATURE_DEFINITION}
         if str(self.preset) in _LEGACY_PRESETS:
-            return {}
+            return out
         import hashlib
 
         names = "\n".join(self._get_plan().names).encode()
-        return {"recipe": hashlib.sha1(names).hexdigest()[:16]}
+        return {**out, "recipe": hashlib.sha1(names).hexdigest()[:16]}
+
+    # trimming and level normalisation happen in the descriptor code, after the band limit
+    # (see _features_of), not when the file is read
+    def _load_kwargs(self) -> dict:
+        return {**super()._load_kwargs(), "trim": False, "normalize": None}
+
+    def _prepare_wave(self, y: np.ndarray, name="waveform") -> np.ndarray:
+        return y
 
     def _features(self, y: np.ndarray) -> np.ndarray:
-        return _features_of(y, self._get_plan())
+        return _features_of(y, self._get_plan(), trim=bool(self.trim), normalize=self.normalize)
 
     def _features_from_file(self, path: str, *, start=None, end=None) -> np.ndarray:
         limit = float(self.max_duration)
@@ -172,7 +204,7 @@ class PooledFeatures(AudioExtractor):
         weight = 0.0
         for _, y in windows:
             w = len(y) / self.sr
-            v = _features_of(y, plan).astype(np.float64) * w
+            v = _features_of(y, plan, normalize=self.normalize).astype(np.float64) * w
             total = v if total is None else total + v
             weight += w
         logger.debug("%s: pooled %.1f s in %g s windows", name, weight, self.window)

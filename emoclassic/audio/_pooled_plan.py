@@ -1,10 +1,11 @@
 """The plan of a pooled-feature configuration: every matrix and name fixed by the parameters.
 
 A preset and the STFT/mel/pitch parameters determine, before any audio is read, the window,
-mel filterbank, DCT matrix, frequency moments, contrast bands and the full list of column
-names. :func:`_plan` builds that once per configuration (cached) and validates the parameters
-on the way; the descriptor code (:mod:`._descriptors`) only multiplies by it, and
-``PooledFeatures.get_feature_names_out`` only reads its names.
+the analysed band and its low-pass filter, mel filterbank, DCT matrix, frequency moments,
+contrast bands and the full list of column names. :func:`_plan` builds that once per
+configuration (cached) and validates the parameters on the way; the descriptor code
+(:mod:`._descriptors`) only multiplies by it, and ``PooledFeatures.get_feature_names_out`` only
+reads its names.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..exceptions import ConfigError
 from . import _voice
 from ._functionals import FUNCTIONALS
 from ._presets import PRESETS, Preset
-from ._spectrogram import _check_frames, _window, mel_filterbank
+from ._spectrogram import _check_frames, _window, band_limit, mel_filterbank
 
 SPECTRAL_NAMES = (
     "centroid", "bandwidth", "rolloff25", "rolloff50", "rolloff85", "rolloff95",
@@ -33,8 +34,11 @@ VOICING_NAMES = (
 PITCH_SR = 4000
 #: voice-quality rows (voiced frames), in output order
 VQ_NAMES = (*_voice.FORMANT_NAMES, *_voice.HARMONIC_NAMES)
-
-
+#: Version of what a pooled vector means, part of every cache key (PooledFeatures'
+#: ``_extra_identity``): raise it whenever a change moves any value, so vectors computed by
+#: older code are never read back. 2: band limited to 0.85 x Nyquist, silence trimmed to the
+#: sample, level normalised, level and zero-crossing rate from the band-limited waveform.
+FEATURE_DEFINITION = 2
 # --------------------------------------------------------------------------- the plan
 @dataclass(frozen=True)
 class _Plan:
@@ -43,11 +47,14 @@ class _Plan:
     hop: int
     win: int
     window: np.ndarray
-    melfb: np.ndarray  # (n_mels, F)
+    melfb: np.ndarray  # (n_mels, n_bins)
     dct_T: np.ndarray  # (n_mfcc, n_mels)
-    freqs: np.ndarray  # (F,) Hz
-    fpow_T: np.ndarray  # (4, F) kHz ** 1..4
-    fcent: np.ndarray  # (F,) kHz, centred, for the spectral slope
+    n_bins: int  # bins 0 .. n_bins - 1 are analysed (at or below ``top`` Hz)
+    top: float  # top of the analysed band, Hz
+    lowpass: np.ndarray | None  # FIR low-pass at ``top`` (None: the band reaches Nyquist)
+    freqs: np.ndarray  # (n_bins,) Hz
+    fpow_T: np.ndarray  # (4, n_bins) kHz ** 1..4
+    fcent: np.ndarray  # (n_bins,) kHz, centred, for the spectral slope
     fcent_ss: float
     bands: tuple[tuple[int, int, int], ...]  # (lo, hi, q) for contrast
     preset: Preset
@@ -56,6 +63,31 @@ class _Plan:
     f0_min: float
     f0_max: float
     names: tuple[str, ...]
+
+
+#: the band-limiting filter: transition width (fraction of Nyquist) and stopband (dB)
+LOWPASS_WIDTH = 0.05
+LOWPASS_ATTENUATION = 60.0
+
+
+def _lowpass(sr: int, top: float) -> np.ndarray | None:
+    """Linear-phase FIR low-pass, -6 dB at ``top``, -60 dB from ``top`` + 2.5 % of Nyquist.
+
+    scipy's Kaiser design (``kaiserord``, ``firwin``): at 16 kHz, 147 taps, flat within 0.1 dB
+    to 6.63 kHz and 60 dB down from 7.0 kHz, where every resampler measured in
+    :func:`band_limit` is still flat within 0.3 dB: what the resamplers change is 60 dB down
+    before any descriptor sees it. None when the band reaches (near) Nyquist.
+    """
+    from scipy.signal import firwin, kaiserord
+
+    nyq = sr / 2.0
+    width = LOWPASS_WIDTH * nyq
+    if top + width / 2 >= nyq:
+        return None
+    n, beta = kaiserord(LOWPASS_ATTENUATION, width / nyq)
+    h = firwin(n | 1, top, window=("kaiser", beta), fs=sr).astype(np.float32)
+    h.setflags(write=False)
+    return h
 
 
 def _group_rows(group: str, n_mels: int, n_mfcc: int, n_bands: int) -> list[str]:
@@ -77,15 +109,16 @@ def _group_rows(group: str, n_mels: int, n_mfcc: int, n_bands: int) -> list[str]
                       "contrast, energy, bands, rasta")
 
 
-def _contrast_bands(sr: int, n_fft: int) -> tuple[tuple[int, int, int], ...]:
-    """Octave bands from 200 Hz (as librosa's spectral_contrast), the last up to Nyquist."""
+def _contrast_bands(sr: int, n_fft: int, top: float) -> tuple[tuple[int, int, int], ...]:
+    """Octave bands from 200 Hz (as librosa's spectral_contrast), the last up to ``top`` Hz
+    (librosa's goes up to Nyquist, where resampling changes it: see :func:`band_limit`)."""
     freqs = np.linspace(0, sr / 2, 1 + n_fft // 2)
     edges = [0.0]
     f = 200.0
-    while f < sr / 2 and len(edges) < 7:
+    while f < top and len(edges) < 7:
         edges.append(f)
         f *= 2
-    edges.append(sr / 2 + 1)
+    edges.append(top + 1e-6)
     out = []
     for lo_f, hi_f in zip(edges[:-1], edges[1:], strict=True):
         idx = np.flatnonzero((freqs >= lo_f) & (freqs < hi_f))
@@ -111,18 +144,25 @@ def _plan(preset: str, sr: int, n_fft: int, hop: int, win_length, n_mels: int, n
             f"need 0 < f0_min ({f0_min}) < f0_max ({f0_max}) < {min(sr, PITCH_SR) / 2} Hz; "
             "e.g. f0_min=60, f0_max=600"
         )
-    fb = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=float(fmin),
-                        fmax=None if fmax is None else float(fmax))
+    top = band_limit(sr) if fmax is None else float(fmax)
+    if not 0 <= float(fmin) < top <= sr / 2:
+        raise ConfigError(f"need 0 <= fmin ({fmin}) < fmax ({top}) <= sr/2 ({sr / 2}) Hz; "
+                          "leave fmax unset for the default band (0.85 x Nyquist)")
+    freqs = np.linspace(0, sr / 2, 1 + n_fft // 2)
+    n_bins = int(np.count_nonzero(freqs <= top + 1e-6))
+    lowpass = _lowpass(sr, top)
+    fb = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=float(fmin), fmax=top)
+    fb = np.ascontiguousarray(fb[:, :n_bins])  # the filters end at fmax: nothing is lost
     from scipy.fft import dct as _dct
 
     dct_T = np.ascontiguousarray(
         _dct(np.eye(n_mels), type=2, norm="ortho", axis=0)[:n_mfcc], dtype=np.float32
     )
-    freqs = np.linspace(0, sr / 2, 1 + n_fft // 2)
+    freqs = freqs[:n_bins]
     fk = freqs / 1000.0
     fpow_T = np.stack([fk, fk**2, fk**3, fk**4]).astype(np.float32)
     fcent = (fk - fk.mean()).astype(np.float32)
-    bands = _contrast_bands(sr, n_fft)
+    bands = _contrast_bands(sr, n_fft, top)
     names: list[str] = []
     for part, blocks in (("", p.blocks), ("voiced_", p.voiced), ("unvoiced_", p.unvoiced)):
         for group, order, funcs in blocks:
@@ -144,5 +184,6 @@ def _plan(preset: str, sr: int, n_fft: int, hop: int, win_length, n_mels: int, n
     if p.pitch or p.hnr:
         names.extend(VOICING_NAMES)
     return _Plan(sr, n_fft, hop, win, _window("hann", win, n_fft), fb,
-                 dct_T, freqs.astype(np.float32), fpow_T, fcent, float(fcent @ fcent), bands, p,
-                 groups, n_mfcc, float(f0_min), float(f0_max), tuple(names))
+                 dct_T, n_bins, top, lowpass, freqs.astype(np.float32), fpow_T, fcent,
+                 float(fcent @ fcent), bands, p, groups, n_mfcc, float(f0_min), float(f0_max),
+                 tuple(names))

@@ -55,12 +55,13 @@ _MIN_FORMANT = 90.0
 
 # --------------------------------------------------------------------------- band energies
 @lru_cache(maxsize=16)
-def _band_plan(sr: int, n_fft: int):
+def _band_plan(sr: int, n_fft: int, top: float | None = None):
     f = np.arange(1 + n_fft // 2) * sr / n_fft
-    nyq = sr / 2
+    top = sr / 2 if top is None else float(top)
+    f = f[f <= top + 1e-6]  # the bins the caller analyses (its power spectrum's rows)
 
     def idx(lo, hi):
-        i = np.flatnonzero((f >= lo) & (f < min(hi, nyq + 1)))
+        i = np.flatnonzero((f >= lo) & (f < min(hi, top + 1)))
         return i if i.size else np.array([min(len(f) - 1, int(round(lo * n_fft / sr)))])
 
     lo_a, hi_a = idx(50, 1000), idx(1000, 5000)
@@ -74,12 +75,14 @@ def _band_plan(sr: int, n_fft: int):
     return lo_a, hi_a, lo_h, hi_h, tuple(slopes)
 
 
-def band_llds(P: np.ndarray, sr: int, n_fft: int) -> np.ndarray:
+def band_llds(P: np.ndarray, sr: int, n_fft: int, top: float | None = None) -> np.ndarray:
     """``(4, n)``: alpha ratio, Hammarberg index (dB), slopes 0-500 / 500-1500 Hz (dB/kHz).
 
-    ``P`` is the power spectrum, frequency-major ``(1 + n_fft // 2, n)``.
+    ``P`` is the power spectrum, frequency-major: its bins up to ``top`` Hz (default: Nyquist,
+    ``1 + n_fft // 2`` rows); no band reaches above ``top``.
     """
-    lo_a, hi_a, lo_h, hi_h, slopes = _band_plan(int(sr), int(n_fft))
+    lo_a, hi_a, lo_h, hi_h, slopes = _band_plan(int(sr), int(n_fft),
+                                                None if top is None else float(top))
     P = np.asarray(P, dtype=np.float64)
     out = np.empty((4, P.shape[1]))
     out[0] = 10 * np.log10((P[lo_a].sum(axis=0) + _AMIN) / (P[hi_a].sum(axis=0) + _AMIN))

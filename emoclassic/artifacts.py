@@ -6,7 +6,9 @@ sha256 of the .joblib (a truncated, corrupt or altered file is refused), the lib
 was written with (a different scikit-learn major.minor is refused unless trusted, since its
 pickles are not compatible across releases), the pipeline spec, the feature configurations
 (which text model, whether AlexNet weights were pretrained), the label set, a summary of the
-training data and the CV metrics. :func:`load_model` refuses a .joblib without its card
+training data, the CV metrics and a summary of the out-of-distribution detector (method,
+per-modality thresholds, target rate; the detector itself is pickled with the estimator as
+``emoclassic_ood_``). :func:`load_model` refuses a .joblib without its card
 unless ``trust=True``. ("Manifest" is the utterance table; the model's JSON is its card.)
 
 Writes are atomic (temporary file in the same folder + ``os.replace``): the .joblib first, then
@@ -255,6 +257,17 @@ def _labels(estimator: Any) -> list[str] | None:
     return [str(c) for c in list(classes)]
 
 
+def _ood_summary(estimator: Any) -> dict | None:
+    """The card's ``out_of_distribution`` entry (None: the model has no detector)."""
+    ood = getattr(estimator, "emoclassic_ood_", None)
+    if ood is None or not hasattr(ood, "summary"):
+        return None
+    try:
+        return _jsonable(ood.summary())
+    except Exception as exc:  # noqa: BLE001 - a model card must still be written
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
 def _training_summary(manifest: Any) -> dict | None:
     if manifest is None:
         return None
@@ -315,6 +328,7 @@ def save_model(
         "features": _unique([_extractor_config(ex) for ex in extractors]),
         "spec": spec_d,
         "training_data": _training_summary(train_manifest),
+        "out_of_distribution": _ood_summary(estimator),
         "cv_metrics": _jsonable(cv_metrics) if cv_metrics is not None else None,
         "extra": _jsonable(extra) if extra else {},
     }

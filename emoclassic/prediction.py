@@ -3,8 +3,14 @@
 A fitted emoclassic pipeline takes a manifest (one row per utterance) and extracts its own
 features, so predicting on new audio means building that table: one row per file, or one row
 per window of a long file (``start``/``end`` seconds), with the transcript when the model reads
-text. Bad items (undecodable, empty, silent or NaN-filled audio) are reported per item and the
-others are still predicted, so one broken file never sinks a batch of ten thousand.
+text. Items that cannot be read (undecodable, empty or NaN-filled audio) are reported per item
+and the others are still predicted, so one broken file never sinks a batch of ten thousand.
+
+Every prediction and window also says whether it can be trusted: ``out_of_distribution`` (the
+item lies outside the model's training data, judged by the detector stored with the model,
+:mod:`emoclassic.ood`; a decodable file without speech, such as silence, a tone or noise, is
+predicted and flagged here, not failed) with its ``ood_score`` and ``ood_threshold``, and
+``low_confidence`` (the top probability is below a stated value, :data:`LOW_CONFIDENCE`).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "AUDIO_EXTENSIONS",
     "AUTO_WINDOW_SECONDS",
+    "LOW_CONFIDENCE",
     "PredictionResult",
     "collect_audio_files",
     "files_to_manifest",
@@ -41,21 +48,49 @@ __all__ = [
 AUTO_WINDOW_SECONDS = 30.0
 #: Window length used for automatically windowed files.
 DEFAULT_WINDOW_SECONDS = 10.0
+#: A prediction whose top probability is below this is ``low_confidence`` (default of
+#: ``predict_manifest(low_confidence=)`` and ``--low-confidence``): the model leans towards no
+#: class more than towards all the others together. A 2-class model's top probability is never
+#: below 0.5, so give such a model a higher value (e.g. 0.7).
+LOW_CONFIDENCE = 0.5
+#: The keys every prediction and window carries about trust (null: the model has no detector).
+FLAG_KEYS = ("out_of_distribution", "ood_score", "ood_threshold", "low_confidence")
 
 
 @dataclass
 class PredictionResult:
-    """Per-item predictions and failures, in the JSON layout documented in docs/cli.md."""
+    """Per-item predictions and failures, in the JSON layout documented in docs/cli.md.
+
+    Each prediction (and each of its windows) is a dict with ``label``, ``probabilities`` and
+    the trust keys ``out_of_distribution``, ``ood_score``, ``ood_threshold`` (all None for a
+    model saved without an out-of-distribution detector) and ``low_confidence``.
+    ``low_confidence_below`` is the probability used for the latter; ``ood`` the detector's
+    summary as in the model card (None without one).
+    """
 
     labels: list[str]
     predictions: list[dict] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    low_confidence_below: float = LOW_CONFIDENCE
+    ood: dict | None = None
+
+    @property
+    def out_of_distribution(self) -> list[str]:
+        """Ids of the predictions flagged out of distribution."""
+        return [p["id"] for p in self.predictions if p.get("out_of_distribution")]
+
+    @property
+    def low_confidence(self) -> list[str]:
+        """Ids of the predictions whose top probability is below ``low_confidence_below``."""
+        return [p["id"] for p in self.predictions if p.get("low_confidence")]
 
     def to_dict(self, model: dict | None = None) -> dict:
         return {
             "version": 1,
             "model": model or {},
             "labels": list(self.labels),
+            "flags": {"low_confidence_below": self.low_confidence_below,
+                      "out_of_distribution": self.ood},
             "predictions": self.predictions,
             # the Failure record, plus "error" (= message): the key of schema version 1
             "failures": [{**f.to_dict(), "error": f.message} for f in self.failures],
@@ -261,6 +296,42 @@ def _entry(labels: list[str], p: np.ndarray) -> tuple[str, dict[str, float]]:
     return labels[int(np.argmax(p))], probs
 
 
+def _flags(p: np.ndarray, score: float, threshold: float | None, low: float) -> dict:
+    """The trust keys of one prediction or window (OOD keys None when nothing judged it)."""
+    judged = threshold is not None and math.isfinite(score)
+    return {
+        "out_of_distribution": bool(score > threshold) if judged else None,
+        "ood_score": round(float(score), 4) if judged else None,
+        "ood_threshold": float(threshold) if judged else None,
+        "low_confidence": bool(float(np.max(p)) < low),
+    }
+
+
+def _ood_scores(estimator: Any, tables: Any, X: pd.DataFrame, rows: list[int]
+                ) -> tuple[np.ndarray, float | None, dict | None]:  # fmt: skip
+    """Each row's out-of-distribution score (NaN: not judged), the threshold, the summary."""
+    scores = np.full(len(X), np.nan)
+    ood = getattr(estimator, "emoclassic_ood_", None)
+    if ood is None or not rows:
+        return scores, None, None
+    judged = ood.score(tables, X.iloc[rows].reset_index(drop=True))
+    scores[rows] = judged.score
+    return scores, float(judged.threshold), ood.summary()
+
+
+def _warn_flagged(result: PredictionResult) -> None:
+    """One warning line when any prediction or window is out of distribution."""
+    flagged = [p["id"] for p in result.predictions if p["out_of_distribution"]
+               or any(w["out_of_distribution"] for w in p["windows"])]  # fmt: skip
+    if not flagged:
+        return
+    names = ", ".join(flagged[:3]) + (", ..." if len(flagged) > 3 else "")
+    logger.warning(
+        "%d of %d item(s) lie outside the model's training data (out_of_distribution: "
+        "ood_score above its threshold; e.g. silence, noise, music or recordings unlike the "
+        "corpus), so their labels are guesses: %s", len(flagged), len(result.predictions), names)
+
+
 def predict_manifest(
     estimator: Any,
     manifest: pd.DataFrame,
@@ -272,6 +343,7 @@ def predict_manifest(
     n_jobs: int | None = None,
     progress: bool = False,
     extra: Mapping[str, str | os.PathLike] | None = None,
+    low_confidence: float = LOW_CONFIDENCE,
 ) -> PredictionResult:
     """Predict every row of ``manifest`` with a fitted pipeline; bad rows become failures.
 
@@ -281,6 +353,12 @@ def predict_manifest(
     card from :func:`emoclassic.artifacts.load_model` (modalities, speaker normalisation).
     ``extra`` maps the model's extra blocks to files of the new rows' vectors keyed by id
     (``--extra NAME=FILE``; see :func:`emoclassic.fusion.extra_inputs`).
+    Every prediction and window carries ``out_of_distribution`` / ``ood_score`` /
+    ``ood_threshold`` from the model's detector (``emoclassic_ood_``, fitted by
+    :func:`emoclassic.evaluation.fit_final`; None for models saved without one): a whole
+    file's score is the median of its windows' scores. ``low_confidence`` is set when the top
+    probability is below ``low_confidence``. One warning is logged when any item is out of
+    distribution.
     Features come from the shared precompute step (:func:`emoclassic.features.precompute`):
     every block once per row, then the model runs on the good rows only. ``cache``,
     ``n_jobs`` and ``progress`` left at None take the values of
@@ -291,6 +369,9 @@ def predict_manifest(
 
     if window is not None and not (window > 0 and math.isfinite(window)):
         raise DataError(f"window={window!r}: give a positive number of seconds (e.g. --window 5)")
+    if not (isinstance(low_confidence, (int, float)) and 0.0 <= low_confidence <= 1.0):
+        raise DataError(f"low_confidence={low_confidence!r}: give a probability between 0 and 1 "
+                        "(e.g. --low-confidence 0.5)")
     classes = list(getattr(estimator, "classes_", None) if hasattr(estimator, "classes_") else [])
     if not classes:
         raise DataError("the model has no classes_; is it fitted? re-create it with emoclassic fit")
@@ -301,7 +382,8 @@ def predict_manifest(
     frame = extra_inputs(estimator, frame, extra)  # before windows: each window gets its file's
     if len(frame):
         _check_speakers(frame, estimator, info)
-    result = PredictionResult(labels=labels, failures=failures)
+    low = float(low_confidence)
+    result = PredictionResult(labels=labels, failures=failures, low_confidence_below=low)
     if not len(frame):
         return result
     expanded = _expand_windows(frame, window=window, auto_window=auto_window)
@@ -320,6 +402,7 @@ def predict_manifest(
         with use_tables(pre.tables):  # the model reads the precomputed rows
             proba[good_rows] = _proba(estimator, sub, classes)
             attention = _attention_rows(estimator, X, errors)
+    ood, threshold, result.ood = _ood_scores(estimator, pre.tables, X, good_rows)
 
     for k, row in enumerate(frame.to_dict("records")):
         idx = np.flatnonzero(expanded["_source"].to_numpy() == k)
@@ -341,11 +424,13 @@ def predict_manifest(
                 lab, probs = _entry(labels, proba[i])
                 windows.append(
                     {"start": float(w["start"]), "end": float(w["end"]), "label": lab,
-                     "probabilities": probs}
+                     "probabilities": probs, **_flags(proba[i], ood[i], threshold, low)}
                 )
-        lab, probs = _entry(labels, proba[good].mean(axis=0))
+        mean = proba[good].mean(axis=0)
+        lab, probs = _entry(labels, mean)
+        score = float(np.median(ood[good])) if threshold is not None else math.nan
         entry = {"id": str(row["id"]), "path": path, "label": lab, "probabilities": probs,
-                 "windows": windows}  # fmt: skip
+                 **_flags(mean, score, threshold, low), "windows": windows}  # fmt: skip
         if attention is not None:  # attention fusion: the weight each block got
             entry["attention"] = {
                 b: round(float(attention[b].to_numpy()[good].mean()), 4) for b in attention
@@ -353,4 +438,5 @@ def predict_manifest(
         result.predictions.append(entry)
     order = {str(i): k for k, i in enumerate(frame["id"])}
     result.failures.sort(key=lambda f: order.get(f.id.split("#w")[0], -1))
+    _warn_flagged(result)
     return result

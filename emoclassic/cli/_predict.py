@@ -20,6 +20,9 @@ from ._options import (
 )
 from ._output import _finish, _print_json, _say
 
+#: the default of --low-confidence (emoclassic.prediction.LOW_CONFIDENCE, without importing it)
+LOW_CONFIDENCE = 0.5
+
 
 def _read_text_file(path: Path) -> str:
     from ..exceptions import DataError
@@ -65,13 +68,19 @@ def predict(
     cache: Annotated[str | None, typer.Option(help="Feature cache folder (default: a temporary "
                                               "one).", metavar="DIR")] = None,
     extra: ExtraOpt = None,
+    low_confidence: Annotated[float, typer.Option(
+        "--low-confidence", help="Flag predictions whose top probability is below P "
+        "(low_confidence).", metavar="P", min=0.0, max=1.0)] = LOW_CONFIDENCE,
     trust: Trust = False,
     run: RunArgs,
 ) -> int:
     """Predict the emotion of new recordings (any sample rate, any channels).
 
     Prints per-class probabilities; bad files are listed on stderr and the others still
-    predicted (exit 1). `--format json` is the stable machine-readable form (docs/cli.md).
+    predicted (exit 1). Each item is also flagged out_of_distribution when it lies outside the
+    model's training data (silence, noise, music, unlike recordings; one warning on stderr)
+    and low_confidence when its top probability is below --low-confidence. `--format json`
+    is the stable machine-readable form (docs/cli.md).
     """
     from ..exceptions import ConfigError
 
@@ -95,7 +104,7 @@ def predict(
     _say(f"predicting {len(rows)} item(s) with {model.name} ...")
     result = predict_manifest(
         estimator, rows, info=info, window=window, cache=cache_folder(cache), n_jobs=run.jobs,
-        progress=run.bars, extra=extras,
+        progress=run.bars, extra=extras, low_confidence=low_confidence,
     )
     model_info = {
         "path": str(model),
@@ -114,20 +123,43 @@ def predict(
     return _finish(result.failures, len(result.predictions))
 
 
+def _flag_cells(p: dict) -> tuple[str, str]:
+    """``(ood score, flags)`` cells of a prediction or window for the table."""
+    score = "-" if p.get("ood_score") is None else f"{p['ood_score']:.2f}"
+    flags = [name for key, name in (("out_of_distribution", "OOD"),
+                                    ("low_confidence", "low-conf")) if p.get(key)]  # fmt: skip
+    return score, ",".join(flags)
+
+
 def _predictions_table(result) -> str:
     labels = result.labels
     id_width = min(60, max([len("id")] + [len(p["id"]) for p in result.predictions]))
-    head = f"{'id':<{id_width}}  {'label':<12}" + "".join(f"{lab[:9]:>10}" for lab in labels)
+    head = (f"{'id':<{id_width}}  {'label':<12}" + "".join(f"{lab[:9]:>10}" for lab in labels)
+            + f"{'ood':>8}  flags")  # fmt: skip
     lines = [head]
     for p in result.predictions:
         ident = p["id"] if len(p["id"]) <= id_width else "..." + p["id"][-(id_width - 3):]
         probs = "".join(f"{p['probabilities'][lab]:>10.3f}" for lab in labels)
-        lines.append(f"{ident:<{id_width}}  {p['label']:<12}{probs}")
+        score, flags = _flag_cells(p)
+        lines.append(f"{ident:<{id_width}}  {p['label']:<12}{probs}{score:>8}  {flags}".rstrip())
         for w in p.get("windows") or []:
             span = f"  [{w['start']:.1f}-{w['end']:.1f} s]"
             wprobs = "".join(f"{w['probabilities'][lab]:>10.3f}" for lab in labels)
-            lines.append(f"{span:<{id_width}}  {w['label']:<12}{wprobs}")
+            score, flags = _flag_cells(w)
+            lines.append(f"{span:<{id_width}}  {w['label']:<12}{wprobs}{score:>8}  {flags}"
+                         .rstrip())  # fmt: skip
     return "\n".join(lines)
+
+
+def _csv_flags(p: dict) -> list[str]:
+    """The trust columns of a CSV row: true/false, the numbers, empty for null."""
+    def cell(value):
+        if value is None:
+            return ""
+        return ("true" if value else "false") if isinstance(value, bool) else f"{value:g}"
+
+    return [cell(p.get(key)) for key in ("out_of_distribution", "ood_score", "ood_threshold",
+                                         "low_confidence")]  # fmt: skip
 
 
 def _predictions_csv(result) -> str:
@@ -137,12 +169,15 @@ def _predictions_csv(result) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["id", "path", "window", "start", "end", "label",
-                     *[f"p_{lab}" for lab in result.labels]])
+                     *[f"p_{lab}" for lab in result.labels],
+                     "out_of_distribution", "ood_score", "ood_threshold", "low_confidence"])
     for p in result.predictions:
         writer.writerow([p["id"], p["path"] or "", "", "", "", p["label"],
-                         *[f"{p['probabilities'][lab]:.6f}" for lab in result.labels]])
+                         *[f"{p['probabilities'][lab]:.6f}" for lab in result.labels],
+                         *_csv_flags(p)])
         for k, w in enumerate(p.get("windows") or []):
             writer.writerow([p["id"], p["path"] or "", k, f"{w['start']:.3f}", f"{w['end']:.3f}",
                              w["label"],
-                             *[f"{w['probabilities'][lab]:.6f}" for lab in result.labels]])
+                             *[f"{w['probabilities'][lab]:.6f}" for lab in result.labels],
+                             *_csv_flags(w)])
     return buf.getvalue()

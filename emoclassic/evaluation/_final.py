@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .._config import config_context
@@ -40,7 +41,10 @@ def fit_final(
     and dev rows are used (dev is the validation fold), so the test split stays unseen. The
     returned estimator carries ``emoclassic_fit_`` (best params, rows used, failures).
     ``backend``/``scheduler``: as in :func:`run_cv` (the final refit runs here); ``progress``
-    draws the extraction's bars.
+    draws the extraction's bars. It also carries ``emoclassic_ood_``, the out-of-distribution
+    judge (:func:`emoclassic.ood.fit_model_ood`: one detector per modality on the training
+    rows' features, calibrated out of fold by the same groups; None when no block can be
+    judged), which prediction reads to flag items unlike the training data.
     Runtime settings left at None take the values of :func:`emoclassic.config_context`;
     none of them is stored in the returned model.
     """
@@ -90,6 +94,7 @@ def _fit_final(spec, manifest, *, params, groups, n_jobs, random_state):
                 spec, pre.tables, df, y, g, dev_mask, inner, inner_splits, n_jobs, random_state,
                 lookups=False,
             )  # fmt: skip
+    est.emoclassic_ood_ = _fit_ood(est, pre.tables, df, g, column)
     est.emoclassic_fit_ = {
         "best_params": _json_safe(best),
         "n_items": int(len(df)),
@@ -98,3 +103,17 @@ def _fit_final(spec, manifest, *, params, groups, n_jobs, random_state):
         "spec": _json_safe(spec.to_dict()),
     }
     return est
+
+
+def _fit_ood(est, tables, df, groups, column):
+    """The model's out-of-distribution judge; a failure here never costs the fitted model."""
+    from ..ood import fit_model_ood
+
+    try:
+        with _one_blas_thread():
+            return fit_model_ood(est, tables, df, groups, groups_name=column if groups is not
+                                 None else None)  # fmt: skip
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        logger.warning("out-of-distribution detector not fitted (%s); the model predicts "
+                       "without the flag", exc)
+        return None

@@ -287,3 +287,15 @@ def test_wide_blocks_are_averaged_down_to_a_bounded_width():
     np.testing.assert_allclose(_narrow(X, 4), [[1, 4, 7, 9], [11, 14, 17, 19]])
     assert _narrow(X, 10) is X
     assert _narrow(np.ones((2, 3 * MAX_BLOCK_FEATURES + 5))).shape[1] <= MAX_BLOCK_FEATURES
+
+
+def test_a_large_corpus_is_represented_by_a_sample(fitted):
+    from emoclassic.features import precompute
+    from emoclassic.ood import fit_model_ood
+
+    rows = fitted.manifest
+    pre = precompute(fitted.est, rows)
+    ood = fit_model_ood(fitted.est, pre.tables, rows, rows["speaker"].to_numpy(), max_rows=40)
+    assert ood.n_items == 40 and ood.summary()["calibration"]["folds"] == 4
+    assert ood.detectors["audio"].n_features_in_ == fitted.est.emoclassic_ood_.detectors[
+        "audio"].n_features_in_

@@ -28,13 +28,15 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_BLOCK_FEATURES", "MAX_SCORE", "ModelOOD", "OODScores", "fit_model_ood",
+__all__ = ["MAX_BLOCK_FEATURES", "MAX_ROWS", "MAX_SCORE", "ModelOOD", "OODScores", "fit_model_ood",
            "modality_of"]
 
 #: scores above this (a feature beyond float range) are reported as this
 MAX_SCORE = 1e6
 #: wider blocks are averaged down to this many columns (contiguous groups) before judging
 MAX_BLOCK_FEATURES = 16384
+#: the detectors are fitted on at most this many training rows (a seeded random sample)
+MAX_ROWS = 5000
 
 
 def modality_of(extractor: Any) -> str | None:
@@ -176,19 +178,27 @@ def fit_model_ood(
     rate: float = 0.05,
     n_splits: int = 5,
     random_state: int = 0,
+    max_rows: int = MAX_ROWS,
 ) -> ModelOOD | None:
     """Fit the out-of-distribution judge of a fitted ``estimator`` on its training rows.
 
     ``tables``: the precomputed features of ``manifest`` (the training rows); ``groups``: one
     value per row that the calibration folds must not split (the speakers; None: plain
-    shuffled folds). Returns None when the model has no judged block (e.g. TF-IDF alone) or
-    fewer than 4 rows.
+    shuffled folds). A corpus of more than ``max_rows`` rows is represented by a random sample
+    of that many (seeded by ``random_state``), so the fit stays a few seconds and its memory
+    bounded at any corpus size. Returns None when the model has no judged block (e.g. TF-IDF
+    alone) or fewer than 4 rows.
     """
     from ._detector import OODDetector
 
     blocks = _model_blocks(estimator)
     if not blocks or len(manifest) < 4:
         return None
+    if len(manifest) > max_rows:
+        keep = np.sort(np.random.default_rng(random_state).choice(len(manifest), max_rows,
+                                                                  replace=False))  # fmt: skip
+        manifest = manifest.iloc[keep].reset_index(drop=True)
+        groups = None if groups is None else np.asarray(groups)[keep]
     probe = ModelOOD(detectors={}, blocks=blocks)
     detectors: dict[str, Any] = {}
     for modality, X in probe.matrices(tables, manifest).items():

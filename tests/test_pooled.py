@@ -66,8 +66,8 @@ def test_logmel_meanstd_is_the_band_mean_and_std():
     S = log_mel_spectrogram(y, SR, n_mels=64, fmax=top, top_db=None)
     # the band-limiting filter (ripple about 0.01 dB) and its roll-off: bands under 5 kHz
     ok = slice(0, 56)
-    np.testing.assert_allclose(v[0::2][ok], S.mean(axis=1)[ok], rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(v[1::2][ok], S.std(axis=1)[ok], rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(v[0::2][ok], S.mean(axis=1)[ok], rtol=1e-4, atol=1e-2)
+    np.testing.assert_allclose(v[1::2][ok], S.std(axis=1)[ok], rtol=1e-3, atol=1e-2)
 
 
 def test_pitch_and_spectral_values_are_right():

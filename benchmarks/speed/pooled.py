@@ -3,7 +3,8 @@
 Measures, in one run and on one core (every BLAS/OpenMP pool limited to one thread, n_jobs=1):
 
 (a) ``PooledFeatures("default")``: seconds of audio per wall second (real-time factor, RTF),
-    decoding included; also the other presets;
+    decoding included; also the other presets, and the two blocks of the recommended specs
+    (``large-vuv`` and ``rasta-vq`` with 26 mel bands);
 (b) the same descriptors computed feature by feature with plain librosa calls on the waveform
     (melspectrogram, mfcc, delta x2, spectral_centroid/bandwidth/rolloff/flatness/contrast, rms,
     zero_crossing_rate, yin), pooled with the same functionals; the ratio (a)/(b);
@@ -52,10 +53,10 @@ def total_seconds(paths: list[str]) -> float:
 
 
 # --------------------------------------------------------------------------- approaches
-def ours(preset: str):
+def ours(preset: str, **params):
     from emoclassic.audio import PooledFeatures
 
-    est = PooledFeatures(preset)
+    est = PooledFeatures(preset, **params)
 
     def run(paths):
         return est.transform(paths)
@@ -216,6 +217,9 @@ def run(args, tmp: Path) -> None:
         "PooledFeatures('logmel-meanstd')": ours("logmel-meanstd"),
         "PooledFeatures('compact')": ours("compact"),
         "PooledFeatures('large')": ours("large"),
+        # the two blocks of the recommended specs (recommended-audio uses both)
+        "PooledFeatures('large-vuv', n_mels=26)": ours("large-vuv", n_mels=26),
+        "PooledFeatures('rasta-vq', n_mels=26)": ours("rasta-vq", n_mels=26),
     }
     direct_label = None
     if args.opensmile_sets and not opensmile_installed():

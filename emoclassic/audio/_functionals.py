@@ -81,14 +81,18 @@ def functionals(
     if need & order_stats:
         S = np.sort(M, axis=1)
         vals["min"], vals["max"] = S[:, 0], S[:, -1]
-        for name, q in _PCT.items():
-            pos = q / 100 * (T - 1)
+        # only the percentiles asked for, or that a range asks for (each is a gather)
+        pct = {n for n in need if n in _PCT}
+        pct |= {q for n in need if n in _RANGES for q in _RANGES[n] if q in _PCT}
+        for name in pct:
+            pos = _PCT[name] / 100 * (T - 1)
             lo = int(np.floor(pos))
             hi = min(lo + 1, T - 1)
             frac = pos - lo
             vals[name] = S[:, lo] * (1 - frac) + S[:, hi] * frac
         for name, (a, b) in _RANGES.items():
-            vals[name] = vals[a] - vals[b]
+            if name in need or (name == "range" and need & set(_UPLEVEL)):
+                vals[name] = vals[a] - vals[b]
         for name, p in _UPLEVEL.items():
             if name in need:
                 thr = vals["min"] + p * vals["range"]

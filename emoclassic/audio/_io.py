@@ -250,24 +250,26 @@ def trim_silence(
     nothing louder to keep). ``y`` is ``(n,)`` or ``(channels, n)`` (the power of the channel
     mean is used). ``hop`` is accepted for compatibility and ignored.
     """
-    power = np.square(y, dtype=np.float64)
-    if power.ndim == 2:
-        power = power.mean(axis=0)
+    y = np.asarray(y)
+    power = y * y if y.ndim == 1 else (y * y).mean(axis=0)
     n = power.shape[-1]
     fl = max(1, int(round(frame * sr)))
     if n <= fl:
         return y
-    cs = np.concatenate([[0.0], np.cumsum(power)])
-    energy = (cs[fl:] - cs[:-fl]) / fl  # energy[i]: mean power of samples i .. i + fl - 1
-    peak = energy.max()
+    cs = np.empty(n + 1)
+    cs[0] = 0.0
+    np.cumsum(power, dtype=np.float64, out=cs[1:])
+    energy = cs[fl:] - cs[:-fl]  # fl x the mean power of samples i .. i + fl - 1
+    peak = energy.max() / fl
     if peak <= 0:
         return y
     floor = peak * 10 ** (-float(top_db) / 10)
-    keep = np.flatnonzero(energy > floor)
-    a, b = int(keep[0]), int(keep[-1]) + fl
+    above = energy > floor * fl
+    a = int(np.argmax(above))
+    b = len(above) - int(np.argmax(above[::-1])) + fl - 1  # end of the last loud window
     lo, hi = max(0, a - fl), min(n, b + fl)
-    loud = np.flatnonzero(power[lo:hi] >= floor)  # never empty: the loudest window is inside
-    return y[..., lo + int(loud[0]) : lo + int(loud[-1]) + 1]
+    loud = power[lo:hi] >= floor  # never all False: the loudest window is inside
+    return y[..., lo + int(np.argmax(loud)) : hi - int(np.argmax(loud[::-1]))]
 
 
 #: the values of ``normalize`` ("none" is None, for TOML specs, which have no null)

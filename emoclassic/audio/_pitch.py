@@ -9,6 +9,8 @@ memory is bounded for long signals.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from ..exceptions import ConfigError
@@ -29,6 +31,16 @@ def yin_frame_length(sr: int, f0_min: float) -> int:
     return n + (n % 2)
 
 
+@lru_cache(maxsize=8)
+def _running_mean_matrix(n: int) -> np.ndarray:
+    """``(n, n)`` float32: row ``k`` averages the first ``k + 1`` entries (YIN's cumulative
+    mean over lags 1 .. k + 1)."""
+    out = np.tril(np.ones((n, n), dtype=np.float64)) / np.arange(1, n + 1)[:, None]
+    out = out.astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
 def _cmndf(
     frames: np.ndarray, energy: np.ndarray, win: int, min_p: int, max_p: int
 ) -> np.ndarray:
@@ -43,11 +55,15 @@ def _cmndf(
     b = sfft.rfft(frames[:, win:0:-1], L, axis=1)
     a *= b
     acf = sfft.irfft(a, L, axis=1)[:, win : win + max_p + 1]
-    # lag-major from here: cumulative sums run over contiguous rows (fast)
-    d = np.ascontiguousarray((energy[:, :1] + energy - 2 * acf).T)
+    # d(tau) = e(0) + e(tau) - 2 r(tau), then lag-major (rows of lags)
+    acf *= -2
+    acf += energy
+    acf += energy[:, :1]
+    d = np.ascontiguousarray(acf.T)
     np.maximum(d, 0, out=d)
-    cum = np.cumsum(d[1:], axis=0)
-    cum *= (1.0 / np.arange(1, max_p + 1, dtype=np.float32))[:, None]
+    # cumulative sum over lags as a product with a triangle of ones (numpy's cumsum along an
+    # axis of rows is not vectorised; BLAS is, and here holds one thread)
+    cum = _running_mean_matrix(max_p) @ d[1:]
     num = d[min_p:]
     den = cum[min_p - 1 :]
     ok = den > 1e-12
@@ -85,12 +101,15 @@ def yin(
     if max_p <= min_p + 1:
         raise ConfigError(f"frame_length={L} is too short for f0_min={f0_min} Hz at sr={sr}")
     y = np.asarray(y, dtype=np.float32)
-    frames = frame_signal(y, frame_length=L, hop_length=hop_length, center=center)
-    # window energies from one cumulative sum over the (padded) signal, framed like the audio
-    pad = np.pad(y, L // 2) if center else y
-    if len(pad) < L:
-        pad = np.pad(pad, (0, L - len(pad)))
-    cs = np.concatenate([[0.0], np.cumsum(pad.astype(np.float64) ** 2)])
+    # the signal as frame_signal pads it (built once: the frames and the running sums read it)
+    h = L // 2 if center else 0
+    pad = np.zeros(max(len(y) + 2 * h, L), dtype=np.float32)
+    pad[h : h + len(y)] = y
+    frames = frame_signal(pad, frame_length=L, hop_length=hop_length, center=False)
+    # window energies from one cumulative sum over the padded signal, framed like the audio
+    cs = np.empty(len(pad) + 1)
+    cs[0] = 0.0
+    np.cumsum(pad * pad, dtype=np.float64, out=cs[1:])
     ewin = (cs[win + 1 :] - cs[1:-win]).astype(np.float32)  # ewin[j] = sum x[j+1 .. j+win]
     T = frames.shape[0]
     energies = np.lib.stride_tricks.sliding_window_view(ewin, max_p + 1)[::hop_length][:T]

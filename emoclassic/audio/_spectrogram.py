@@ -332,8 +332,8 @@ def delta(S: np.ndarray, *, width: int = 9, axis: int = -1) -> np.ndarray:
     n = width // 2
     S = np.moveaxis(S, axis, -1)
     T = S.shape[-1]
-    pad = [(0, 0)] * (S.ndim - 1) + [(n, n)]
-    P = np.pad(S, pad, mode="edge")
+    P = np.concatenate([np.repeat(S[..., :1], n, axis=-1), S,
+                        np.repeat(S[..., -1:], n, axis=-1)], axis=-1)  # edges repeated
     out = np.zeros_like(S)
     for k in range(1, n + 1):
         out += k * (P[..., n + k : n + k + T] - P[..., n - k : n - k + T])

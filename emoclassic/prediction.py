@@ -236,7 +236,10 @@ def probability_source(estimator: Any) -> str:
 
     ``"predict_proba"`` (real probabilities), ``"softmax(decision_function)"`` (an SVM without
     probability calibration: scores that rank like probabilities but are not calibrated) or
-    ``"one-hot"`` (1 for the predicted class).
+    ``"one-hot"`` (1 for the predicted class). Every shipped spec's model gives
+    ``"predict_proba"`` (its classifiers are calibrated inside the pipeline, see
+    :func:`emoclassic.models.calibration_method`); the other two remain for user models
+    without ``predict_proba``.
     """
     for attr, name in (("predict_proba", "predict_proba"),
                        ("decision_function", "softmax(decision_function)")):
@@ -259,6 +262,8 @@ def _proba(estimator: Any, X: pd.DataFrame, classes: list) -> np.ndarray:
     if source == "predict_proba":
         return np.asarray(estimator.predict_proba(X), dtype=float)
     if source.startswith("softmax"):
+        logger.warning("the model has no predict_proba: its scores are softmax(decision_function),"
+                       " which rank like probabilities but are not calibrated")  # fmt: skip
         d = np.asarray(estimator.decision_function(X), dtype=float)
         if d.ndim == 1:  # binary: one score for classes[1]
             d = np.stack([-d, d], axis=1)

@@ -14,11 +14,12 @@ from ..features import Failure
 
 __all__ = ["CVReport"]
 
-#: the keys of cv_report.json, in order (docs/cli.md); the last two only when present
+#: the keys of cv_report.json, in order (docs/cli.md); ``calibration`` when the model gives
+#: probabilities, the last two only when present
 FIELDS = (
-    "name", "metrics", "per_class", "confusion", "baselines", "folds", "best_params", "grid",
-    "protocol", "data", "predictions", "spec", "features", "timing", "versions", "ablation",
-    "attention",
+    "name", "metrics", "per_class", "confusion", "baselines", "calibration", "folds",
+    "best_params", "grid", "protocol", "data", "predictions", "spec", "features", "timing",
+    "versions", "ablation", "attention",
 )  # fmt: skip
 
 
@@ -38,8 +39,9 @@ def _field(name: str, doc: str) -> property:
 class CVReport(dict):
     """One cross-validation of a spec: scores, folds, protocol, data, predictions.
 
-    Built with keyword arguments named after :data:`FIELDS`; ``ablation`` and ``attention``
-    are present only when the run had them (setting one to None removes it).
+    Built with keyword arguments named after :data:`FIELDS`; ``calibration`` (a model with
+    ``predict_proba``), ``ablation`` and ``attention`` are present only when the run had them
+    (setting one to None removes it).
     """
 
     def __init__(self, **parts: Any) -> None:
@@ -53,6 +55,7 @@ class CVReport(dict):
     per_class: dict = _field("per_class", "Recall, precision, F1, support per label.")  # type: ignore[assignment]
     confusion: dict = _field("confusion", "labels and matrix (rows: truth).")  # type: ignore[assignment]
     baselines: dict = _field("baselines", "majority and chance metrics.")  # type: ignore[assignment]
+    calibration: dict | None = _field("calibration", "ECE and reliability bins (out of fold).")  # type: ignore[assignment]
     folds: list = _field("folds", "One entry per outer fold.")  # type: ignore[assignment]
     best_params: dict = _field("best_params", "The most frequent best parameters.")  # type: ignore[assignment]
     grid: dict = _field("grid", "candidates, scoring, and each fold's cv_results.")  # type: ignore[assignment]
@@ -70,6 +73,12 @@ class CVReport(dict):
     def ua(self) -> float:
         """Unweighted average recall over all out-of-fold predictions."""
         return float(self["metrics"]["ua"])
+
+    @property
+    def ece(self) -> float | None:
+        """Expected calibration error of the out-of-fold probabilities (None without them)."""
+        cal = self.get("calibration")
+        return None if not cal else float(cal["ece"])
 
     @property
     def failures(self) -> list[Failure]:

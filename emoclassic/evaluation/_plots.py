@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fold_summary", "plot_confusion", "plot_folds"]
+__all__ = ["fold_summary", "plot_confusion", "plot_folds", "plot_reliability"]
 
 #: metrics drawn per fold, with their display names
 _FOLD_METRICS = {"ua": "UA", "wa": "WA", "macro_f1": "macro F1"}
@@ -162,3 +162,57 @@ def _fold_label(fold: Mapping[str, Any], *, one_line: bool = False) -> str:
     else:
         return label
     return f"{label}: {names}" if one_line else f"{label}\n{names}"
+
+
+def plot_reliability(
+    bins: Sequence[Mapping[str, Any]],
+    *,
+    ece: float | None = None,
+    title: str | None = None,
+    path: str | os.PathLike | None = None,
+    dpi: int = 120,
+) -> bytes:
+    """Reliability diagram of a report's ``calibration.bins``: accuracy per confidence bin
+    against the diagonal (perfect calibration), with the share of items per bin below.
+
+    Bars show each non-empty bin's accuracy; a marker, its mean confidence (a bar below its
+    marker: over-confident). Why the counts panel: a bin of three items can sit far from the
+    diagonal without meaning much; the ECE weights bins by their counts, and so should the eye.
+    Returns the PNG bytes (and writes ``path`` atomically).
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.4, 4.6), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    lower = np.array([float(b["lower"]) for b in bins])
+    upper = np.array([float(b["upper"]) for b in bins])
+    counts = np.array([int(b.get("count") or 0) for b in bins])
+    width = upper - lower
+    centres = (lower + upper) / 2
+    full = counts > 0
+    acc = np.array([float(b["accuracy"]) if b.get("accuracy") is not None else 0.0 for b in bins])
+    conf = np.array([float(b["confidence"]) if b.get("confidence") is not None else np.nan
+                     for b in bins])  # fmt: skip
+    top.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect")
+    top.bar(centres[full], acc[full], width[full] * 0.9, color="#1f77b4", alpha=0.85,
+            label="accuracy")  # fmt: skip
+    top.plot(conf[full], acc[full], "o", color="#ff7f0e", markersize=4,
+             label="mean confidence")  # fmt: skip
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.set_ylabel("accuracy")
+    top.grid(alpha=0.3)
+    top.set_axisbelow(True)
+    top.legend(loc="upper left", fontsize=8, frameon=False)
+    heading = title or "Reliability (out-of-fold)"
+    if ece is not None:
+        heading += f"\nECE {100 * float(ece):.1f} %"
+    top.set_title(heading, fontsize=10)
+    total = max(int(counts.sum()), 1)
+    bottom.bar(centres, counts / total, width * 0.9, color="#9ecae1")
+    bottom.set_ylabel("items", fontsize=8)
+    bottom.set_xlabel("confidence (largest probability)")
+    bottom.yaxis.set_major_formatter("{x:.0%}")
+    bottom.grid(axis="y", alpha=0.3)
+    bottom.set_axisbelow(True)
+    return _png(fig, dpi, path)

@@ -1,10 +1,10 @@
 """Writing CV reports: JSON (the record), Markdown (for docs) and self-contained HTML.
 
 Every file is written atomically (temp file in the same folder, then ``os.replace``), so an
-interrupted run never leaves half a report. The HTML embeds the confusion-matrix and per-fold
-PNGs as base64 and needs nothing else to display. Markdown and HTML are built from the same
-pieces (tables, notes, prose written in Markdown's inline syntax); the HTML converts the inline
-syntax (``code`` spans, ``**bold**``) rather than showing it raw.
+interrupted run never leaves half a report. The HTML embeds the confusion-matrix, per-fold and
+reliability PNGs as base64 and needs nothing else to display. Markdown and HTML are built from
+the same pieces (tables, notes, prose written in Markdown's inline syntax); the HTML converts the
+inline syntax (``code`` spans, ``**bold**``) rather than showing it raw.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from ._plots import fold_summary
 
 __all__ = ["REPORT_KEYS", "render_html", "render_markdown", "write_reports"]
 
-#: top-level keys of every cv_report.json (``ablation`` only with ``ablation=True``)
+#: top-level keys of every cv_report.json (``calibration`` too when the model gives
+#: probabilities, as every shipped spec does; ``ablation`` only with ``ablation=True``)
 REPORT_KEYS = (
     "name", "metrics", "per_class", "confusion", "baselines", "folds", "best_params", "grid",
     "protocol", "data", "predictions", "spec", "features", "timing", "versions",
@@ -86,6 +87,9 @@ def _tables(report: dict[str, Any]) -> list[_Table]:
         rows = [[mod, *(_pct(v["metrics"].get(k)) for k in METRIC_KEYS)]
                 for mod, v in report["ablation"].items()]  # fmt: skip
         out.append(_Table("Ablation (%, same outer folds)", ["modality", *head[1:]], rows))
+    cal = _calibration_table(report)
+    if cal is not None:
+        out.append(cal)
     rows = [
         [lab, _pct(v["precision"]), _pct(v["recall"]), _pct(v["f1"]), str(v["support"])]
         for lab, v in report.get("per_class", {}).items()
@@ -119,6 +123,37 @@ def _tables(report: dict[str, Any]) -> list[_Table]:
         out.append(_Table("Feature blocks", ["block", "type", "extractor", "options",
                                              "weights / model"], rows))  # fmt: skip
     return out
+
+
+def _calibration_table(report: dict[str, Any]) -> _Table | None:
+    """The reliability bins as a table, the ECE and where the probabilities come from."""
+    cal = report.get("calibration")
+    if not cal:
+        return None
+    rows = []
+    for b in cal.get("bins") or []:
+        if not b.get("count"):
+            continue
+        gap = None if b.get("accuracy") is None else b["accuracy"] - b["confidence"]
+        rows.append([f"{_pct(b['lower'])}–{_pct(b['upper'])}", str(b["count"]),
+                     _pct(b.get("confidence")), _pct(b.get("accuracy")),
+                     "–" if gap is None else f"{100 * gap:+.1f}"])  # fmt: skip
+    methods = cal.get("methods") or {}
+    source = ", ".join(f"`{k}`: {v}" for k, v in methods.items()) or "–"
+    note = (
+        f"ECE {_pct(cal.get('ece'))} % (top-label, {cal.get('n_bins')} equal-width bins, pooled "
+        f"out-of-fold probabilities of {cal.get('n')} items); largest bin gap "
+        f"{_pct(cal.get('mce'))} %; log-loss {_num(cal.get('log_loss'))}, Brier "
+        f"{_num(cal.get('brier'))}. Probabilities: {source}. Gap: accuracy − confidence "
+        "(negative: over-confident)."
+    )
+    return _Table("Calibration (%, out-of-fold)",
+                  ["confidence bin", "items", "mean confidence", "accuracy", "gap"], rows,
+                  note=note)  # fmt: skip
+
+
+def _num(x: Any) -> str:
+    return "–" if x is None else f"{float(x):.3f}"
 
 
 def _feature_rows(report: dict[str, Any]) -> list[list[str]]:
@@ -203,6 +238,9 @@ def _headline(report: dict[str, Any]) -> str:
     chance = (report.get("baselines") or {}).get("chance", {}).get("ua")
     if chance is not None:
         text += f"; chance {_pct(chance)} %"
+    ece = (report.get("calibration") or {}).get("ece")
+    if ece is not None:
+        text += f"; calibration error (ECE) {_pct(ece)} %"
     return text + "."
 
 
@@ -226,11 +264,13 @@ def render_markdown(
     *,
     image: str | None = "confusion.png",
     folds_image: str | None = "folds.png",
+    reliability_image: str | None = "reliability.png",
 ) -> str:
-    """The report as Markdown (notes, tables of scores, ablation, classes, folds and blocks).
+    """The report as Markdown (notes, tables of scores, calibration, ablation, classes, folds
+    and blocks).
 
-    ``image`` and ``folds_image`` are the relative paths of the confusion-matrix and per-fold
-    PNGs (None leaves a figure out).
+    ``image``, ``folds_image`` and ``reliability_image`` are the relative paths of the
+    confusion-matrix, per-fold and reliability PNGs (None leaves a figure out).
     """
     lines = [f"# CV report: {report.get('name', 'pipeline')}", "", _protocol_line(report), "",
              _headline(report), ""]  # fmt: skip
@@ -248,6 +288,8 @@ def render_markdown(
             lines += [table.note, ""]
         if table.title.startswith("Per fold") and folds_image and report.get("folds"):
             lines += [f"![scores per fold]({folds_image})", ""]
+        if table.title.startswith("Calibration") and reliability_image:
+            lines += [f"![reliability diagram]({reliability_image})", ""]
     if image:
         lines += ["## Confusion matrix", "", f"![confusion matrix]({image})", ""]
     lines += [
@@ -329,10 +371,11 @@ def _img(png: bytes, alt: str) -> str:
 
 
 def render_html(
-    report: dict[str, Any], *, png: bytes | None = None, folds_png: bytes | None = None
+    report: dict[str, Any], *, png: bytes | None = None, folds_png: bytes | None = None,
+    reliability_png: bytes | None = None,
 ) -> str:
-    """A self-contained HTML page; ``png`` (confusion matrix) and ``folds_png`` (scores per
-    fold), when given, are embedded as base64."""
+    """A self-contained HTML page; ``png`` (confusion matrix), ``folds_png`` (scores per fold)
+    and ``reliability_png`` (reliability diagram), when given, are embedded as base64."""
     e = html.escape
     name = e(str(report.get("name", "")))
     parts = [
@@ -361,6 +404,11 @@ def render_html(
             parts.append("<figure>" + _img(folds_png, "scores per fold")
                          + "<figcaption>UA, WA and macro F1 of each outer fold; dashed: mean "
                          "UA over folds; dotted: chance.</figcaption></figure>")  # fmt: skip
+        if table.title.startswith("Calibration") and reliability_png:
+            parts.append("<figure>" + _img(reliability_png, "reliability diagram")
+                         + "<figcaption>Accuracy per confidence bin (bars) and the bin's mean "
+                         "confidence (dots) against the diagonal of perfect calibration; below: "
+                         "share of items per bin.</figcaption></figure>")  # fmt: skip
     if png:
         parts.append("<h2>Confusion matrix</h2><figure>"
                      + _img(png, "confusion matrix")
@@ -383,14 +431,15 @@ def render_html(
 
 
 def write_reports(report: Mapping[str, Any], out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``cv_report.json``, ``cv_report.md``, ``cv_report.html``, ``confusion.png`` and
-    (when the report has folds) ``folds.png``.
+    """Write ``cv_report.json``, ``cv_report.md``, ``cv_report.html``, ``confusion.png``,
+    (when the report has folds) ``folds.png`` and (when it has calibration) ``reliability.png``.
 
-    Returns ``{"json", "markdown", "html", "confusion"[, "folds"]}`` → paths. The plots are
+    Returns ``{"json", "markdown", "html", "confusion"[, "folds"][, "reliability"]}`` → paths.
+    The plots are
     drawn on bare :class:`matplotlib.figure.Figure` objects, so the caller's matplotlib backend
     and pyplot state are left as they were.
     """
-    from ._plots import plot_confusion, plot_folds
+    from ._plots import plot_confusion, plot_folds, plot_reliability
 
     report = dict(report)  # a CVReport or a plain dict
     out = Path(out_dir)
@@ -403,6 +452,11 @@ def write_reports(report: Mapping[str, Any], out_dir: str | os.PathLike) -> dict
     chance = (report.get("baselines") or {}).get("chance", {}).get("ua")
     folds_png = plot_folds(folds, chance=chance, title=f"{name}: scores per outer fold"
                            if name else None) if folds else None  # fmt: skip
+    cal = report.get("calibration") or {}
+    reliability_png = None
+    if cal.get("bins"):
+        reliability_png = plot_reliability(cal["bins"], ece=cal.get("ece"),
+                                           title=f"{name}: reliability" if name else None)
     paths = {
         "json": out / "cv_report.json",
         "markdown": out / "cv_report.md",
@@ -412,11 +466,15 @@ def write_reports(report: Mapping[str, Any], out_dir: str | os.PathLike) -> dict
     atomic_write_bytes(paths["confusion"], png)
     if folds_png is not None:
         paths["folds"] = atomic_write_bytes(out / "folds.png", folds_png)
+    if reliability_png is not None:
+        paths["reliability"] = atomic_write_bytes(out / "reliability.png", reliability_png)
     # NaN and infinities become null (JSON has neither); numpy values plain numbers
     text = json.dumps(jsonable(report), indent=2, sort_keys=False, allow_nan=False)
     atomic_write_bytes(paths["json"], (text + "\n").encode("utf-8"))
-    markdown = render_markdown(report, folds_image="folds.png" if folds_png else None)
+    markdown = render_markdown(report, folds_image="folds.png" if folds_png else None,
+                               reliability_image="reliability.png" if reliability_png else None)
     atomic_write_bytes(paths["markdown"], markdown.encode("utf-8"))
-    atomic_write_bytes(paths["html"], render_html(report, png=png, folds_png=folds_png)
+    atomic_write_bytes(paths["html"], render_html(report, png=png, folds_png=folds_png,
+                                                  reliability_png=reliability_png)
                        .encode("utf-8"))  # fmt: skip
     return paths

@@ -22,7 +22,7 @@ from .._json import jsonable as _json_safe
 from .._versions import versions
 from ..features import BaseExtractor, block_extractors, precompute
 from ._cvreport import CVReport
-from ._metrics import chance_metrics, compute_metrics
+from ._metrics import calibration_summary, chance_metrics, compute_metrics
 from ._search import _attention_report, _evaluate, _majority, _most_frequent, _uses_speaker_norm
 from ._splits import (
     LABEL,
@@ -118,6 +118,34 @@ def run_cv(
                        random_state=random_state)  # fmt: skip
 
 
+def _calibration(spec, y, proba, covered, labels) -> dict[str, Any] | None:
+    """``calibration`` of the report: the pooled out-of-fold probabilities' ECE, bins and
+    where the probabilities come from; None (no key) when the model has no predict_proba."""
+    from ..fusion._build import calibration_methods
+
+    if proba is None:
+        logger.warning("%s: the model has no predict_proba; cv_report has no calibration",
+                       spec.name)  # fmt: skip
+        return None
+    out = calibration_summary(y[covered], proba[covered], labels)
+    return {**out, "methods": calibration_methods(spec)}
+
+
+def _predictions(ids, y, y_pred, fold_of, proba, labels) -> list[dict[str, Any]]:
+    """One entry per scored item; ``probabilities`` (label → p, 6 decimals) when the model
+    gives them, so a reliability diagram or another calibration measure can be drawn later."""
+    out = []
+    for k, (i, t, p, f) in enumerate(zip(ids, y, y_pred, fold_of, strict=True)):
+        if f < 0:
+            continue
+        row: dict[str, Any] = {"id": str(i), "label": str(t), "predicted": str(p), "fold": int(f)}
+        if proba is not None:
+            row["probabilities"] = {str(lab): round(float(v), 6)
+                                    for lab, v in zip(labels, proba[k], strict=True)}  # fmt: skip
+        out.append(row)
+    return out
+
+
 def _runtime(**settings: Any) -> dict[str, Any]:
     """The settings a caller gave explicitly (None: keep the context's)."""
     return {k: v for k, v in settings.items() if v is not None}
@@ -171,19 +199,22 @@ def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
         progress=progress,
         labels=labels,
     )
-    y_pred, fold_of, folds, grids = _evaluate(spec, df, y, g, splits, dev_mask, **common)
+    y_pred, fold_of, folds, grids, proba = _evaluate(spec, df, y, g, splits, dev_mask, **common)
     attention, attention_rows = _attention_report(folds, y, len(y))
     covered = fold_of >= 0
     scored = compute_metrics(y[covered], y_pred[covered], labels=labels)
+    calibration = _calibration(spec, y, proba, covered, labels)
     ablation_out: dict[str, Any] | None = None
     if ablation_specs:
         ablation_out = {}
         for mod, rspec in ablation_specs.items():
-            p, fo, f, _ = _evaluate(rspec, df, y, g, splits, dev_mask, **common)
+            p, fo, f, _, pr = _evaluate(rspec, df, y, g, splits, dev_mask, **common)
             _attention_report(f, y, len(y))  # per-modality runs: one block, nothing to show
             c = fo >= 0
+            cal = _calibration(rspec, y, pr, c, labels)
             ablation_out[mod] = {
                 "metrics": compute_metrics(y[c], p[c], labels=labels)["metrics"],
+                "ece": cal["ece"] if cal else None,
                 "best_params": _most_frequent([x["best_params"] for x in f]),
                 "spec": rspec.to_dict(),
             }
@@ -235,11 +266,8 @@ def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
             "failed": failed,
             "n_failed": len(bad),
         },
-        predictions=[
-            {"id": str(i), "label": str(t), "predicted": str(p), "fold": int(f)}
-            for i, t, p, f in zip(df["id"], y, y_pred, fold_of, strict=True)
-            if f >= 0
-        ],
+        predictions=_predictions(df["id"], y, y_pred, fold_of, proba, labels),
+        calibration=calibration,
         spec=_json_safe(spec.to_dict()),
         features=_feature_identities(spec),
         timing={

@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from .._json import jsonable as _json_safe
@@ -35,6 +36,29 @@ def _canonical(params: dict) -> str:
 
 
 
+def _label_scored(scoring: str) -> bool:
+    """Whether the scorer reads only predicted labels (not probabilities)."""
+    from sklearn.metrics import get_scorer
+
+    return getattr(get_scorer(scoring), "_response_method", None) == "predict"
+
+
+def _deferred_calibration(pipe, scoring: str) -> str | None:
+    """The fused calibration a grid search may leave out, or None.
+
+    Voting and adaptive fusion refit their branches once per calibration fold to fit one
+    temperature, which never changes a prediction: a search scored on labels would rank the
+    candidates identically without it, so it is fitted only for the model that is kept (the
+    search costs ``cv + 1`` times less).
+    """
+    fusion = dict(pipe.steps).get("fusion")
+    params = fusion.get_params(deep=False) if fusion is not None else {}
+    method = params.get("calibration")
+    if method in (None, "none") or "cv" not in params or not _label_scored(scoring):
+        return None
+    return method
+
+
 def _fit_one(
     spec, tables, X, y, groups, dev_mask, inner, inner_splits, n_jobs, random_state, *,
     lookups: bool = True,
@@ -42,7 +66,9 @@ def _fit_one(
     """Tune (if the grid has several candidates) and fit on one training part.
 
     ``lookups=False`` returns a model with the real extractors (to be saved), fitted while
-    ``tables`` are active; the search itself always reads the tables through lookups.
+    ``tables`` are active; the search itself always reads the tables through lookups. A fused
+    calibration that cannot change the search's ranking is left out of the search and fitted
+    with the kept model (:func:`_deferred_calibration`).
     """
     from ..fusion import build_pipeline, friendly_candidates, param_grid, translate_params
 
@@ -55,19 +81,27 @@ def _fit_one(
         with use_tables(tables):
             return pipe.fit(X, y), candidates[0], None
     cv, wants_groups = _inner_cv(inner, inner_splits, y, groups, dev_mask, random_state)
+    template = with_lookups(build_pipeline(spec), tables)
+    deferred = _deferred_calibration(template, spec.scoring)
+    if deferred is not None:
+        template.set_params(fusion__calibration="none")
     gs = GridSearchCV(
-        with_lookups(build_pipeline(spec), tables),
+        template,
         param_grid(spec),
         scoring=spec.scoring,
         cv=cv,
         n_jobs=n_jobs,
-        refit=lookups,
+        refit=lookups and deferred is None,
         error_score="raise",
     )
     gs.fit(X, y, groups=groups if wants_groups else None)
     best = candidates[gs.best_index_]
-    if lookups:
+    if lookups and deferred is None:
         return gs.best_estimator_, best, gs
+    if lookups:  # GridSearchCV's refit, with the calibration the search left out
+        final = clone(template).set_params(**gs.best_params_, fusion__calibration=deferred)
+        with use_tables(tables):
+            return final.fit(X, y), best, gs
     final = build_pipeline(spec).set_params(**translate_params(spec, best))
     with use_tables(tables):
         return final.fit(X, y), best, gs
@@ -90,13 +124,30 @@ def _evaluate(spec, df, y, groups, splits, dev_mask, **kwargs):
         return _evaluate_folds(spec, df, y, groups, splits, dev_mask, **kwargs)
 
 
+def _oof_proba(est, X, labels) -> np.ndarray | None:
+    """The fitted model's probabilities on ``X``, one column per label of the whole run (a
+    class missing from this training part gets 0); None when it has no ``predict_proba``."""
+    from ..fusion import aligned_proba
+
+    try:
+        if not callable(getattr(est, "predict_proba", None)):
+            return None
+    except AttributeError:  # available_if: the final step lacks it
+        return None
+    return aligned_proba(est, X, np.asarray(labels, dtype=object))
+
+
 def _evaluate_folds(spec, df, y, groups, splits, dev_mask, *, tables, inner, inner_splits,
                     n_jobs, random_state, progress, labels):  # fmt: skip
+    """Fit and predict every outer fold: out-of-fold predictions, the folds' records, the
+    grids' results and the out-of-fold probabilities (n × labels; None when the model has no
+    ``predict_proba``: the calibration error needs them, the other scores do not)."""
     from tqdm.auto import tqdm
 
     from ..fusion import attention_weights
 
     y_pred = np.empty(len(y), dtype=object)
+    proba: np.ndarray | None = np.full((len(y), len(labels)), np.nan)
     fold_of = np.full(len(y), -1)
     folds = []
     grids = []
@@ -119,6 +170,12 @@ def _evaluate_folds(spec, df, y, groups, splits, dev_mask, *, tables, inner, inn
         )
         pred = np.asarray(est.predict(df.iloc[test]), dtype=object)
         y_pred[test] = pred
+        if proba is not None:
+            p = _oof_proba(est, df.iloc[test], labels)
+            if p is None:
+                proba = None
+            else:
+                proba[test] = p
         fold_of[test] = k
         m = compute_metrics(y[test], pred, labels=labels)["metrics"]
         folds.append({
@@ -137,7 +194,7 @@ def _evaluate_folds(spec, df, y, groups, splits, dev_mask, *, tables, inner, inn
         if att is not None:  # attention fusion: which modality each prediction leaned on
             folds[-1]["attention"] = {c: round(float(att[c].mean()), 4) for c in att.columns}
             folds[-1]["_attention_rows"] = (test, att.to_numpy(), list(att.columns))
-    return y_pred, fold_of, folds, grids
+    return y_pred, fold_of, folds, grids, proba
 
 
 def _attention_report(folds: list[dict], y, n: int) -> tuple[dict | None, np.ndarray | None]:

@@ -17,6 +17,15 @@ Grids are written with *friendly* dotted keys (see docs/pipelines.md) and transl
 scikit-learn parameter paths; tied keys (``classifier.C`` in every branch, a block's PCA in both
 the fused and its modality branch) become one candidate each, so a grid of 12 friendly
 candidates is 12 GridSearchCV candidates whatever the fusion.
+
+Calibration: every classifier of a spec has a ``calibration`` (default ``"auto"``), resolved
+here once per classifier (:func:`pipeline_layout`) by :func:`emoclassic.models.calibration_method`
+and used both to build it and to translate grid keys (a calibrated classifier is wrapped, so
+``classifier.C`` becomes ``clf__estimator__C``). In stacking and hybrid fusion ``"auto"``
+leaves the branches alone: the meta-learner, fitted on speaker-grouped out-of-fold branch
+scores, is their calibrator; the meta-learner itself must give probabilities. Voting and
+adaptive fusion also calibrate what they fuse (``[fusion] calibration``, default ``"auto"``:
+one temperature on speaker-grouped out-of-fold fused probabilities, see ``_late``).
 """
 
 from __future__ import annotations
@@ -29,11 +38,12 @@ from sklearn.model_selection import ParameterGrid
 from sklearn.pipeline import Pipeline
 
 from ..exceptions import ConfigError
-from ..models import CLASSIFIERS, classifier_param_path, make_classifier
+from ..models import CLASSIFIERS, calibration_method, classifier_param_path, make_classifier
 from ..spec._meaning import check_block_option, check_classifier
 from ..spec._types import (
     FUSIONS,
     STEP_OPTIONS,
+    WRAPPER_OPTIONS,
     BlockSpec,
     ClassifierSpec,
     GridKey,
@@ -49,6 +59,7 @@ from ._late import AdaptiveFusion, StackingFusion, VotingFusion
 __all__ = [
     "FUSIONS",
     "build_pipeline",
+    "calibration_methods",
     "friendly_candidates",
     "param_grid",
     "pipeline_layout",
@@ -74,11 +85,42 @@ class _Layout:
     branches: dict[str, list[str]] = field(default_factory=dict)  # late: branch -> blocks
     ct_blocks: dict[str, list[str]] = field(default_factory=dict)  # CT path -> its blocks
     block_sites: dict[str, list[str]] = field(default_factory=dict)  # block -> CT paths
-    clf_sites: list[tuple[str, str, bool]] = field(default_factory=list)  # main classifier
-    override_sites: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
+    # (site, zoo name, calibration method or None) of the main classifier's places
+    clf_sites: list[tuple[str, str, str | None]] = field(default_factory=list)
+    override_sites: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
     meta: str | None = None
     raw: bool = False
     probability: bool = False  # branches must give probabilities (voting, adaptive)
+    calibrations: dict[str, str | None] = field(default_factory=dict)  # site -> method
+    fused_calibration: str | None = None  # voting, adaptive: "temperature" or None
+    where: dict[str, str] = field(default_factory=dict)  # site -> the spec's name for it
+
+
+def _calibration(clf: ClassifierSpec, where: str, *, need_proba: bool = False,
+                 stacked: bool = False) -> str | None:  # fmt: skip
+    """The calibration method of one classifier of the spec (None: not wrapped).
+
+    ``stacked``: a stacking or hybrid branch, whose ``"auto"`` means no calibration (the
+    meta-learner calibrates, on speaker-grouped out-of-fold scores: better folds than the
+    wrapper's, at no extra fits). ``need_proba``: the place reads ``predict_proba``.
+    """
+    cal = clf.calibration
+    try:
+        if cal == "auto" and stacked and not (need_proba or clf.probability):
+            return None
+        return calibration_method(clf.name, cal, probability=need_proba or clf.probability)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _add_site(lay: _Layout, site: str, name: str, method: str | None, where: str, *,
+              override: str | None = None) -> None:  # fmt: skip
+    if override is None:
+        lay.clf_sites.append((site, name, method))
+    else:
+        lay.override_sites[override] = (site, name, method)
+    lay.calibrations[site] = method
+    lay.where[site] = where
 
 
 def pipeline_layout(spec) -> _Layout:
@@ -89,8 +131,8 @@ def pipeline_layout(spec) -> _Layout:
     norm = {n: block_uses_normalizer(b.options, spec.speaker_normalization)
             for n, b in blocks.items()}  # fmt: skip
     lay = _Layout(fusion, blocks, norm)
-    clf_name = spec.classifier.name
-    own_prob = spec.classifier.probability
+    clf = spec.classifier
+    clf_name = clf.name
     if CLASSIFIERS.get(clf_name) is not None and CLASSIFIERS[clf_name].raw_input:
         if fusion != "early" or blocks:
             raise ConfigError(
@@ -98,17 +140,23 @@ def pipeline_layout(spec) -> _Layout:
                 "and no [features] blocks"
             )
         lay.raw = True
-        lay.clf_sites.append(("clf", clf_name, False))
+        _add_site(lay, "clf", clf_name, _calibration(clf, "[classifier]"), "classifier")
         return lay
     if not blocks:
         raise ConfigError("the spec has no [features] blocks; add at least one")
     _check_block_attention(fusion, clf_name)
     if fusion == "early":
         lay.ct_blocks["features"] = list(blocks)
-        lay.clf_sites.append(("clf", clf_name, own_prob))
+        _add_site(lay, "clf", clf_name, _calibration(clf, "[classifier]"), "classifier")
     elif fusion == "attention":
         lay.ct_blocks["fusion__features"] = list(blocks)
-        lay.clf_sites.append(("fusion__classifier", clf_name, own_prob))
+        if clf.calibration not in ("auto", "none") or clf.probability:
+            raise ConfigError(
+                "[classifier]: attention fusion hands its classifier the block layout, which a "
+                "calibration wrapper would hide; drop calibration (its softmax output is "
+                "fitted by the log-loss)"
+            )
+        _add_site(lay, "fusion__classifier", clf_name, None, "classifier")
     else:
         by = spec.fusion.branches
         for n, b in blocks.items():
@@ -121,19 +169,32 @@ def pipeline_layout(spec) -> _Layout:
             )
         overrides = spec.fusion.classifiers
         prob = fusion in ("voting", "adaptive")  # stacking reads decision values if need be
+        stacked = not prob
         lay.probability = prob
+        if prob and spec.fusion.calibration != "none":
+            lay.fused_calibration = "temperature"
         if fusion == "hybrid":
             lay.ct_blocks["fusion__fused__features"] = list(blocks)
-            lay.clf_sites.append(("fusion__fused__clf", clf_name, prob or own_prob))
+            method = _calibration(clf, "[classifier]", need_proba=prob, stacked=stacked)
+            _add_site(lay, "fusion__fused__clf", clf_name, method, "classifier (fused)")
         for br, names in lay.branches.items():
             lay.ct_blocks[f"fusion__{br}__features"] = list(names)
+            site = f"fusion__{br}__clf"
             if br in overrides:
-                o = overrides[br]
-                lay.override_sites[br] = (f"fusion__{br}__clf", o.name, prob or o.probability)
+                where = f"fusion.classifiers.{br}"
+                method = _calibration(overrides[br], f"[{where}]", need_proba=prob,
+                                      stacked=stacked)  # fmt: skip
+                _add_site(lay, site, overrides[br].name, method, where, override=br)
             else:
-                lay.clf_sites.append((f"fusion__{br}__clf", clf_name, prob or own_prob))
+                method = _calibration(clf, "[classifier]", need_proba=prob, stacked=stacked)
+                _add_site(lay, site, clf_name, method, f"classifier ({br})")
         if fusion in ("stacking", "hybrid"):
-            lay.meta = spec.fusion.meta.name
+            meta = spec.fusion.meta
+            lay.meta = meta.name
+            lay.calibrations["fusion__final_estimator"] = _calibration(
+                meta, "[fusion.meta]", need_proba=True
+            )
+            lay.where["fusion__final_estimator"] = "fusion.meta"
     for ct, names in lay.ct_blocks.items():
         for n in names:
             lay.block_sites.setdefault(n, []).append(ct)
@@ -228,9 +289,15 @@ def translate_params(spec, params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _set_clf(out, key: str, value, site: str, name: str, param: str, prob: bool) -> None:
+def _set_clf(out, key: str, value, site: str, name: str, param: str,
+             method: str | None) -> None:  # fmt: skip
+    if param in WRAPPER_OPTIONS:
+        raise ConfigError(
+            f"grid key {key!r}: {param} is not tunable (it changes the model's structure); set "
+            f"it in the classifier's table and compare methods with separate runs"
+        )
     check_classifier(name, {param: value}, f"grid key {key!r} = {value!r}")
-    out[f"{site}__{classifier_param_path(name, param, probability=prob)}"] = value
+    out[f"{site}__{classifier_param_path(name, param, calibration=method or 'none')}"] = value
 
 
 def _translate_block(lay: _Layout, g: GridKey, value, out, set_ct_weights) -> None:
@@ -289,7 +356,8 @@ def _translate_fusion(lay: _Layout, g: GridKey, value, out, set_ct_weights) -> N
         if what == "cv":
             out["fusion__cv"] = check_value("cv", value, key=key)
         else:
-            _set_clf(out, key, value, "fusion__final_estimator", lay.meta, g.param, True)
+            _set_clf(out, key, value, "fusion__final_estimator", lay.meta, g.param,
+                     lay.calibrations["fusion__final_estimator"])
     else:  # classifiers
         if g.branch not in lay.override_sites:
             raise ConfigError(
@@ -348,9 +416,40 @@ def _union(spec, names: list[str], *, cache, n_jobs):
     return make_block_union(blocks, _static_weights(spec, names))
 
 
-def _classifier(clf: ClassifierSpec, *, probability: bool):
-    return make_classifier(clf.name, probability=clf.probability or probability,
+def _classifier(clf: ClassifierSpec, lay: _Layout, site: str):
+    """The classifier at ``site``, calibrated as the layout resolved it."""
+    return make_classifier(clf.name, calibration=lay.calibrations[site] or "none",
                            **clf.estimator_params)  # fmt: skip
+
+
+def calibration_methods(spec) -> dict[str, str]:
+    """Where each classifier's probabilities come from, by the spec's name for the classifier.
+
+    A calibration method (``sigmoid``, ``isotonic``, ``temperature``); ``native`` (its own
+    ``predict_proba``, uncalibrated: fitted by the log-loss, or calibration = "none");
+    ``stacked`` (a stacking or hybrid branch: the meta-learner turns its scores into
+    probabilities); ``none`` (no ``predict_proba``). Voting and adaptive fusion add ``fusion``:
+    ``temperature`` (one temperature on the fused probabilities) or ``none``. What a report
+    says next to its ECE.
+    """
+    lay = pipeline_layout(_as_spec(spec))
+    names = {site: name for site, name, _ in lay.clf_sites}
+    names.update({site: name for site, name, _ in lay.override_sites.values()})
+    if lay.meta is not None:
+        names["fusion__final_estimator"] = lay.meta
+    out = {}
+    for site, method in lay.calibrations.items():
+        info = CLASSIFIERS.get(names[site])
+        if method is not None:
+            value = method
+        elif lay.meta is not None and site != "fusion__final_estimator":
+            value = "stacked"
+        else:
+            value = "none" if info is not None and info.proba == "calibrate" else "native"
+        out[lay.where[site]] = value
+    if lay.probability:
+        out["fusion"] = lay.fused_calibration or "none"
+    return out
 
 
 def build_pipeline(spec, *, cache: Any = None, n_jobs: int | None = None) -> Pipeline:
@@ -364,13 +463,13 @@ def build_pipeline(spec, *, cache: Any = None, n_jobs: int | None = None) -> Pip
     lay = pipeline_layout(spec)
     clf = spec.classifier
     if lay.raw:
-        return Pipeline([("clf", _classifier(clf, probability=False))])
+        return Pipeline([("clf", _classifier(clf, lay, "clf"))])
     if lay.fusion == "early":
         ct = _union(spec, lay.ct_blocks["features"], cache=cache, n_jobs=n_jobs)
-        return Pipeline([("features", ct), ("clf", _classifier(clf, probability=False))])
+        return Pipeline([("features", ct), ("clf", _classifier(clf, lay, "clf"))])
     if lay.fusion == "attention":
         ct = _union(spec, lay.ct_blocks["fusion__features"], cache=cache, n_jobs=n_jobs)
-        clf_est = _classifier(clf, probability=False)
+        clf_est = _classifier(clf, lay, "fusion__classifier")
         return Pipeline([("fusion", AttentionFusion(features=ct, classifier=clf_est))])
     opts = spec.fusion
     branches = [(br, names, opts.classifiers.get(br, clf)) for br, names in lay.branches.items()]
@@ -378,22 +477,24 @@ def build_pipeline(spec, *, cache: Any = None, n_jobs: int | None = None) -> Pip
         branches.insert(0, ("fused", lay.ct_blocks["fusion__fused__features"], clf))
     estimators = [
         (br, Pipeline([("features", _union(spec, names, cache=cache, n_jobs=n_jobs)),
-                       ("clf", _classifier(c, probability=lay.probability))]))
+                       ("clf", _classifier(c, lay, f"fusion__{br}__clf"))]))
         for br, names, c in branches
     ]  # fmt: skip
     weights = opts.weights
     if weights is not None and lay.fusion in ("voting", "adaptive"):
         w = _weights_dict(list(lay.branches), weights, "fusion.weights")
         weights = [w.get(n, 1.0) for n in lay.branches]
+    calibrated = {"calibration": lay.fused_calibration or "none", "cv": opts.cv,
+                  "groups": spec.cv.groups}  # fmt: skip
     if lay.fusion == "voting":
-        return Pipeline([("fusion", VotingFusion(estimators, weights=weights))])
+        return Pipeline([("fusion", VotingFusion(estimators, weights=weights, **calibrated))])
     if lay.fusion == "adaptive":
         fused = AdaptiveFusion(estimators, weights=weights, temperature=opts.temperature,
-                               confidence=opts.confidence)  # fmt: skip
+                               confidence=opts.confidence, **calibrated)  # fmt: skip
         return Pipeline([("fusion", fused)])
     fused = StackingFusion(
         estimators,
-        final_estimator=_classifier(opts.meta, probability=True),
+        final_estimator=_classifier(opts.meta, lay, "fusion__final_estimator"),
         cv=opts.cv,
         groups=spec.cv.groups,
     )

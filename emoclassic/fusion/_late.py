@@ -14,6 +14,14 @@ probabilities meet:
 - :class:`AdaptiveFusion`: per-utterance modality weights that follow each branch's confidence
   (max probability or inverse entropy) through a softmax with a gridable temperature: a
   classical stand-in for attention-based fusion.
+
+Calibration of voting and adaptive fusion (``calibration="temperature"``): averaging calibrated
+branches gives under-confident probabilities (where the branches disagree the mean is flat, and
+each branch alone already spreads its mass), so the fused probabilities get one temperature,
+fitted by the log-loss on out-of-fold fused probabilities of speaker-grouped inner folds (the
+folds stacking uses: the branches are refitted once per fold). A temperature cannot reorder the
+classes, so every prediction stays what it was; which is also why a grid search scored on labels
+may skip it (``emoclassic.evaluation`` does) and fit it only for the model it keeps.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._deprecate import DEPRECATED, renamed
 from ..data._groups import group_ids
 from ..exceptions import ConfigError
+from ..models import apply_temperature, fit_temperature
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +77,37 @@ def aligned_scores(estimator, X, classes: np.ndarray) -> np.ndarray:
 
 def _subset(X, idx):
     return X.iloc[idx] if isinstance(X, pd.DataFrame) else X[idx]
+
+
+#: what voting and adaptive fusion accept as ``calibration`` (``auto``: temperature)
+FUSED_CALIBRATIONS = ("auto", "temperature", "none")
+
+
+def grouped_splits(X, y, *, cv, groups: str | None, random_state: int, who: str
+                   ) -> list[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+    """Inner folds of a fusion's training part, never splitting a value of column ``groups``
+    of the frame ``X`` (the speaker): ``StratifiedGroupKFold`` with at most ``cv`` folds (fewer
+    when there are fewer groups). Without a usable column, stratified folds and a warning.
+    ``who`` names the caller in messages."""
+    if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2:
+        raise ConfigError(f"{who}: cv={cv!r} must be an integer >= 2")
+    ids = group_ids(X, groups)
+    _, counts = np.unique(y, return_counts=True)
+    if ids is not None and len(set(ids)) >= 2:
+        n = int(min(cv, len(set(ids))))
+        splitter = StratifiedGroupKFold(n, shuffle=True, random_state=random_state)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*least populated class.*")
+            return list(splitter.split(np.zeros(len(y)), y, ids))
+    warnings.warn(
+        f"{who}: no usable groups column {groups!r}; the inner folds are stratified, not "
+        "grouped by speaker",
+        UserWarning,
+        stacklevel=3,
+    )
+    n = int(max(2, min(cv, counts.min())))
+    splitter = StratifiedKFold(n, shuffle=True, random_state=random_state)
+    return list(splitter.split(np.zeros(len(y)), y))
 
 
 class _FusionBase(ClassifierMixin, _BaseComposition):
@@ -128,7 +168,46 @@ class _FusionBase(ClassifierMixin, _BaseComposition):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
-class VotingFusion(_FusionBase):
+class _CalibratedFusion(_FusionBase):
+    """Voting and adaptive fusion: branches whose probabilities are combined per row by
+    :meth:`_fuse`, then (``calibration="temperature"``) given one temperature fitted on
+    speaker-grouped out-of-fold fused probabilities (see the module docstring)."""
+
+    def _calibration(self) -> str:
+        c = getattr(self, "calibration", "none")  # models pickled before the parameter
+        if c not in FUSED_CALIBRATIONS:
+            raise ConfigError(f"{type(self).__name__}: calibration={c!r}; valid: "
+                              f"{', '.join(FUSED_CALIBRATIONS)}")  # fmt: skip
+        return "none" if c == "none" else "temperature"
+
+    def _fuse(self, probas: list[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _fit_calibration(self, X, y) -> None:
+        """``calibration_temperature_`` (1: none) and the inner folds it was fitted on."""
+        self.calibration_temperature_ = 1.0
+        if self._calibration() == "none" or int((self._weights() > 0).sum()) < 2:
+            return  # one weighted branch: nothing is averaged, its own calibration stands
+        k = len(self.classes_)
+        oof = np.full((len(y), k), np.nan)
+        self.calibration_splits_ = grouped_splits(
+            X, y, cv=self.cv, groups=self.groups, random_state=self.random_state,
+            who=f"{type(self).__name__} calibration",
+        )  # fmt: skip
+        for train, test in self.calibration_splits_:
+            X_tr, X_te = _subset(X, train), _subset(X, test)
+            fitted = [clone(est).fit(X_tr, y[train]) for _, est in self.estimators]
+            oof[test] = self._fuse([aligned_proba(f, X_te, self.classes_) for f in fitted])
+        seen = ~np.isnan(oof).any(axis=1)
+        self.calibration_temperature_ = fit_temperature(oof[seen], y[seen], self.classes_)
+        logger.debug("%s: fused temperature %.3f on %d out-of-fold rows", type(self).__name__,
+                     self.calibration_temperature_, int(seen.sum()))  # fmt: skip
+
+    def _calibrated(self, fused: np.ndarray) -> np.ndarray:
+        return apply_temperature(fused, getattr(self, "calibration_temperature_", 1.0))
+
+
+class VotingFusion(_CalibratedFusion):
     """Weighted soft voting over branch probabilities.
 
     Parameters
@@ -137,25 +216,40 @@ class VotingFusion(_FusionBase):
         Branch pipelines, each with ``predict_proba``.
     weights : list, dict or None
         One weight per branch (by position or name); None: equal weights.
+    calibration : {"none", "temperature", "auto"}
+        ``temperature`` (``auto``): one temperature on the fused probabilities, fitted on
+        out-of-fold fused probabilities of ``cv`` inner folds grouped by ``groups`` (the
+        branches are refitted once per fold); predictions do not change.
+    cv, groups, random_state
+        The calibration's inner folds, as :class:`StackingFusion`'s.
     """
 
-    def __init__(self, estimators, *, weights=None):
+    def __init__(self, estimators, *, weights=None, calibration: str = "none", cv: int = 5,
+                 groups: str | None = "speaker", random_state: int = 0):  # fmt: skip
         self.estimators = estimators
         self.weights = weights
+        self.calibration = calibration
+        self.cv = cv
+        self.groups = groups
+        self.random_state = random_state
 
     def fit(self, X, y):
         self._check_estimators()
         self._weights()
+        self._calibration()
         y = np.asarray(y)
         self.classes_ = np.unique(y)
+        self._fit_calibration(X, y)
         self._fit_branches(X, y)
         return self
 
+    def _fuse(self, probas: list[np.ndarray]) -> np.ndarray:
+        w = self._weights()
+        return sum(wi * p for wi, p in zip(w, probas, strict=True)) / w.sum()
+
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "estimators_")
-        w = self._weights()
-        probas = self._branch_probas(X)
-        return sum(wi * p for wi, p in zip(w, probas, strict=True)) / w.sum()
+        return self._calibrated(self._fuse(self._branch_probas(X)))
 
 
 class StackingFusion(_FusionBase):
@@ -197,27 +291,10 @@ class StackingFusion(_FusionBase):
         self.group_column = group_column
 
     def _splits(self, X, y) -> list[tuple[np.ndarray, np.ndarray]]:
-        if isinstance(self.cv, bool) or not isinstance(self.cv, (int, np.integer)) or self.cv < 2:
-            raise ConfigError(f"stacking: cv={self.cv!r} must be an integer >= 2")
         column = renamed("group_column", getattr(self, "group_column", DEPRECATED), "groups",
                          self.groups, default="speaker", stacklevel=4)
-        groups = group_ids(X, column)
-        _, counts = np.unique(y, return_counts=True)
-        if groups is not None and len(set(groups)) >= 2:
-            n = int(min(self.cv, len(set(groups))))
-            splitter = StratifiedGroupKFold(n, shuffle=True, random_state=self.random_state)
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*least populated class.*")
-                return list(splitter.split(np.zeros(len(y)), y, groups))
-        warnings.warn(
-            f"stacking: no usable groups column {column!r}; the meta-learner's inner "
-            "folds are stratified, not grouped by speaker",
-            UserWarning,
-            stacklevel=3,
-        )
-        n = int(max(2, min(self.cv, counts.min())))
-        splitter = StratifiedKFold(n, shuffle=True, random_state=self.random_state)
-        return list(splitter.split(np.zeros(len(y)), y))
+        return grouped_splits(X, y, cv=self.cv, groups=column, random_state=self.random_state,
+                              who="stacking")  # fmt: skip
 
     def _meta(self):
         if self.final_estimator is not None:
@@ -254,21 +331,28 @@ class StackingFusion(_FusionBase):
         return aligned_proba(self.final_estimator_, self._meta_features(X), self.classes_)
 
 
-class AdaptiveFusion(_FusionBase):
+class AdaptiveFusion(_CalibratedFusion):
     """Confidence-weighted fusion: each utterance weights each branch by how sure it is.
 
     For branch ``m`` with probabilities ``p_m(x)`` and confidence ``c_m(x)`` (the largest
     probability, or ``1 - H(p_m)/log K`` with ``confidence="entropy"``), the weight is
     ``softmax_m(log w_m + c_m(x) / temperature)``: a high temperature tends to fixed weights
-    ``w_m``, a low one picks the most confident branch per utterance.
+    ``w_m``, a low one picks the most confident branch per utterance. ``calibration``, ``cv``,
+    ``groups`` and ``random_state`` calibrate the fused probabilities as in
+    :class:`VotingFusion` (that temperature is another one: ``calibration_temperature_``).
     """
 
     def __init__(self, estimators, *, weights=None, temperature: float = 0.2,
-                 confidence: str = "max_prob"):  # fmt: skip
+                 confidence: str = "max_prob", calibration: str = "none", cv: int = 5,
+                 groups: str | None = "speaker", random_state: int = 0):  # fmt: skip
         self.estimators = estimators
         self.weights = weights
         self.temperature = temperature
         self.confidence = confidence
+        self.calibration = calibration
+        self.cv = cv
+        self.groups = groups
+        self.random_state = random_state
 
     def _check(self) -> None:
         t = self.temperature
@@ -283,10 +367,15 @@ class AdaptiveFusion(_FusionBase):
         self._check_estimators()
         self._check()
         self._weights()
+        self._calibration()
         y = np.asarray(y)
         self.classes_ = np.unique(y)
+        self._fit_calibration(X, y)
         self._fit_branches(X, y)
         return self
+
+    def _fuse(self, probas: list[np.ndarray]) -> np.ndarray:
+        return self._combine(probas)[0]
 
     def _confidence(self, p: np.ndarray) -> np.ndarray:
         if self.confidence == "max_prob":
@@ -318,4 +407,4 @@ class AdaptiveFusion(_FusionBase):
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "estimators_")
-        return self._combine(self._branch_probas(X))[0]
+        return self._calibrated(self._fuse(self._branch_probas(X)))

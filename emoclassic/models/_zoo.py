@@ -5,10 +5,36 @@ Every entry is built by :func:`make_classifier` with *friendly* parameter names:
 the bagged base SVM). :func:`classifier_param_path` gives the scikit-learn path of a friendly
 name, so grids written against the friendly names work whatever the wrapping.
 
-Late fusion needs probabilities. ``make_classifier(name, probability=True)`` returns an
-estimator with ``predict_proba``: native for most, a sigmoid-calibrated wrapper
-(:class:`~sklearn.calibration.CalibratedClassifierCV`, ``ensemble=False``) for the SVMs, whose
-``probability=True`` option is deprecated in scikit-learn 1.9.
+Probabilities. A spec's probabilities must mean what they say (of the items given 0.8, about
+80 % right), so the zoo says for each entry what its ``predict_proba`` is (``proba``):
+``"native"`` (fitted by minimising the log-loss: logistic regression, gradient boosting,
+XGBoost, the neural heads), ``"votes"`` (vote or leaf fractions, not fitted to the labels'
+likelihood: random forests, extra trees, bagging, AdaBoost) or ``"calibrate"`` (none at all:
+the SVMs). :func:`calibration_method` turns a spec's ``calibration`` (``"auto"``, ``"sigmoid"``,
+``"isotonic"``, ``"temperature"``, ``"none"``) into what :func:`make_classifier` builds:
+``"auto"`` calibrates the ``"votes"`` and ``"calibrate"`` entries with Platt's sigmoid and
+leaves the native ones alone. A calibrated entry is wrapped in
+:class:`SmallSampleCalibratedClassifierCV` (scikit-learn's
+:class:`~sklearn.calibration.CalibratedClassifierCV`, ``ensemble=False``): the calibration map
+is fitted on out-of-fold scores of :data:`CALIBRATION_CV` stratified folds of the training part
+it is given (inside the grid search: of the inner training part), then the classifier is refitted
+on all of it. The SVMs' own ``probability=True`` (libsvm's internal Platt scaling) is deprecated
+in scikit-learn 1.9, hence the wrapper.
+
+Why stratified and not speaker-grouped calibration folds: the classifier is the pipeline's last
+step and sees only the feature matrix, not the manifest's speaker column, and grouping would
+mean wrapping the whole pipeline (every grid path and saved model would change). The folds are
+taken without shuffling, so on a manifest ordered by speaker (corpus readers sort by file name)
+they are close to speaker-grouped anyway; and what a reader should trust is the calibration
+error measured on the outer, speaker-independent folds (``calibration.ece`` in cv_report), not
+the calibrator's own folds. Stacking is the exception that does group: its meta-learner is
+fitted on speaker-grouped out-of-fold scores, so it is the calibrator of a stacked model.
+
+Why sigmoid by default: on EmoDB (docs/benchmarks.md, "Calibration (issue 15)") it kept the
+recommended specs' UA and gave a low calibration error; isotonic needs more calibration items
+than a fold of an acted corpus holds (it overfits below ~1000), and temperature scaling
+(scikit-learn >= 1.8) keeps the SVM's own decision but fits a single parameter over a
+one-vs-one vote score that is far from a logit.
 """
 
 from __future__ import annotations
@@ -35,13 +61,22 @@ __all__ = [
     "ClassifierInfo",
     "XGBoostClassifier",
     "check_classifier_params",
+    "CALIBRATIONS",
+    "SmallSampleCalibratedClassifierCV",
+    "apply_temperature",
+    "calibration_method",
     "classifier_param_path",
+    "fit_temperature",
     "make_classifier",
     "register_classifier",
 ]
 
-#: folds of the calibration wrapper that gives SVMs probabilities
+#: folds of the calibration wrapper (its out-of-fold scores fit the calibration map)
 CALIBRATION_CV = 3
+#: what a spec's ``calibration`` may say (``auto``: sigmoid where the zoo entry needs it)
+CALIBRATIONS = ("auto", "sigmoid", "isotonic", "temperature", "none")
+#: how each zoo entry's ``predict_proba`` comes about (see the module docstring)
+PROBA_KINDS = ("native", "votes", "calibrate")
 
 
 @dataclass(frozen=True)
@@ -49,9 +84,12 @@ class ClassifierInfo:
     """How to build one zoo entry.
 
     ``factory(**params)`` builds the estimator from friendly params; ``aliases`` maps friendly
-    names onto nested scikit-learn paths (``C`` → ``estimator__C``); ``proba`` says how to get
-    probabilities: ``"native"`` (has ``predict_proba``) or ``"calibrate"``; ``raw_input`` marks
-    classifiers that read the manifest themselves (no feature blocks before them).
+    names onto nested scikit-learn paths (``C`` → ``estimator__C``); ``proba`` says what its
+    probabilities are: ``"native"`` (``predict_proba`` fitted by the log-loss), ``"votes"``
+    (``predict_proba`` from vote or leaf fractions: calibrated by default) or ``"calibrate"``
+    (no ``predict_proba``: calibrated by default, and whenever probabilities are needed);
+    ``raw_input`` marks classifiers that read the manifest themselves (no feature blocks before
+    them).
     """
 
     name: str
@@ -300,9 +338,14 @@ def register_classifier(
     proba: str = "native",
     raw_input: bool = False,
 ) -> None:
-    """Add (or replace) a zoo entry, so specs can name it; ``grid`` becomes its default grid."""
-    if proba not in ("native", "calibrate"):
-        raise ConfigError(f"register_classifier: proba={proba!r} must be 'native' or 'calibrate'")
+    """Add (or replace) a zoo entry, so specs can name it; ``grid`` becomes its default grid.
+
+    ``proba``: ``"native"``, ``"votes"`` or ``"calibrate"`` (see :class:`ClassifierInfo`).
+    """
+    if proba not in PROBA_KINDS:
+        raise ConfigError(
+            f"register_classifier: proba={proba!r} must be one of {', '.join(PROBA_KINDS)}"
+        )
     CLASSIFIERS[name] = ClassifierInfo(
         name, factory, description, dict(aliases or {}), proba, raw_input
     )
@@ -322,15 +365,15 @@ for _name, _factory, _desc, _grid, _proba in [
     ("logreg", _logreg, "multinomial logistic regression (L2)",
      {"C": [0.01, 0.1, 1.0, 10.0]}, "native"),
     ("random_forest", _random_forest, "random forest",
-     {"max_features": ["sqrt", 0.1], "min_samples_leaf": [1, 3]}, "native"),
+     {"max_features": ["sqrt", 0.1], "min_samples_leaf": [1, 3]}, "votes"),
     ("extra_trees", _extra_trees, "extremely randomised trees",
-     {"max_features": ["sqrt", 0.1], "min_samples_leaf": [1, 3]}, "native"),
+     {"max_features": ["sqrt", 0.1], "min_samples_leaf": [1, 3]}, "votes"),
     ("bagging_svm", _bagging_svm, "bagging of RBF SVMs",
-     {"C": [1.0, 10.0], "max_samples": [0.6, 0.9]}, "native"),
+     {"C": [1.0, 10.0], "max_samples": [0.6, 0.9]}, "votes"),
     ("bagging_trees", _bagging_trees, "bagging of decision trees",
-     {"max_samples": [0.6, 0.9], "max_features": [0.5, 1.0]}, "native"),
+     {"max_samples": [0.6, 0.9], "max_features": [0.5, 1.0]}, "votes"),
     ("adaboost", _adaboost, "AdaBoost over shallow trees",
-     {"n_estimators": [100, 300], "learning_rate": [0.1, 0.5]}, "native"),
+     {"n_estimators": [100, 300], "learning_rate": [0.1, 0.5]}, "votes"),
     ("hist_gb", _hist_gb, "histogram gradient boosting",
      {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31]}, "native"),
     ("xgboost", _xgboost, "XGBoost (xgboost-cpu), label-encoded inside",
@@ -375,11 +418,62 @@ def _info(name: str) -> ClassifierInfo:
         ) from None
 
 
-def classifier_param_path(name: str, param: str, *, probability: bool = False) -> str:
-    """The scikit-learn parameter path of friendly ``param`` in ``make_classifier(name)``."""
+def calibration_method(name: str, calibration: str | None = None, *,
+                       probability: bool = False) -> str | None:  # fmt: skip
+    """How :func:`make_classifier` calibrates zoo entry ``name``: a method or None (not at all).
+
+    ``calibration`` is a spec's value: ``"sigmoid"``, ``"isotonic"`` and ``"temperature"`` are
+    taken as they are; ``"auto"`` is ``"sigmoid"`` for entries whose scores are not fitted
+    probabilities (``proba`` ``"votes"`` or ``"calibrate"``) and None for the others; ``"none"``
+    is None. None (the call of older code) calibrates only when ``probability`` asks for
+    probabilities that the entry lacks. ``probability=True`` (voting, adaptive fusion) with
+    ``"none"`` on an entry without ``predict_proba`` is a :class:`ConfigError`.
+    """
+    info = _info(name)
+    if calibration is None:
+        return "sigmoid" if probability and info.proba == "calibrate" else None
+    if calibration not in CALIBRATIONS:
+        raise ConfigError(
+            f"calibration={calibration!r} for classifier {name!r}; valid: {', '.join(CALIBRATIONS)}"
+        )
+    if calibration == "auto":
+        return "sigmoid" if info.proba in ("votes", "calibrate") else None
+    if calibration == "none":
+        if probability and info.proba == "calibrate":
+            raise ConfigError(
+                f"classifier {name!r} has no predict_proba without calibration, and this place "
+                "needs probabilities (voting or adaptive fusion, or probability = true): use "
+                "calibration = 'sigmoid' (or 'isotonic', 'temperature', 'auto')"
+            )
+        return None
+    if calibration == "temperature":
+        _check_temperature()
+    return calibration
+
+
+def _check_temperature() -> None:
+    from sklearn.calibration import CalibratedClassifierCV as _C
+
+    options = getattr(_C._parameter_constraints["method"][0], "options", ())
+    if "temperature" not in options:
+        import sklearn
+
+        raise ConfigError(
+            f"calibration = 'temperature' needs scikit-learn >= 1.8 (installed: "
+            f"{sklearn.__version__}); use 'sigmoid' or 'isotonic'"
+        )
+
+
+def classifier_param_path(name: str, param: str, *, probability: bool = False,
+                          calibration: str | None = None) -> str:  # fmt: skip
+    """The scikit-learn parameter path of friendly ``param`` in ``make_classifier(name)``.
+
+    ``probability`` and ``calibration`` as for :func:`make_classifier`: a calibrated classifier
+    is wrapped, so its parameters sit under ``estimator__``.
+    """
     info = _info(name)
     path = info.aliases.get(param, param)
-    if probability and info.proba == "calibrate":
+    if calibration_method(name, calibration, probability=probability) is not None:
         path = f"estimator__{path}"
     return path
 
@@ -389,13 +483,18 @@ def _none(value: Any) -> Any:
     return None if isinstance(value, str) and value.lower() == "none" else value
 
 
-def make_classifier(name: str, *, probability: bool = False, **params: Any):
+def make_classifier(name: str, *, probability: bool = False, calibration: str | None = None,
+                    **params: Any):  # fmt: skip
     """Build zoo classifier ``name`` with friendly ``params``.
 
-    ``probability=True`` guarantees ``predict_proba`` (SVMs get a calibrated wrapper). The
-    string ``"none"`` stands for None (TOML has no null).
+    ``calibration`` (a spec's ``"auto"``, ``"sigmoid"``, ``"isotonic"``, ``"temperature"`` or
+    ``"none"``; see :func:`calibration_method`) wraps the classifier in
+    :class:`SmallSampleCalibratedClassifierCV`; ``probability=True`` guarantees
+    ``predict_proba`` (without ``calibration``: SVMs get a sigmoid-calibrated wrapper, nothing
+    else changes). The string ``"none"`` stands for None (TOML has no null).
     """
     info = _info(name)
+    method = calibration_method(name, calibration, probability=probability)
     params = {k: _none(v) for k, v in params.items()}
     try:
         est = info.factory(**params)
@@ -404,9 +503,9 @@ def make_classifier(name: str, *, probability: bool = False, **params: Any):
         raise ConfigError(
             f"classifier {name!r}: {exc}; valid parameters: {', '.join(valid)}"
         ) from None
-    if probability and info.proba == "calibrate":
+    if method is not None:
         est = SmallSampleCalibratedClassifierCV(
-            est, method="sigmoid", cv=CALIBRATION_CV, ensemble=False
+            est, method=method, cv=CALIBRATION_CV, ensemble=False
         )
     return est
 
@@ -439,6 +538,47 @@ class SmallSampleCalibratedClassifierCV(CalibratedClassifierCV):
             return super().fit(X, y, sample_weight=sample_weight, **fit_params)
         finally:  # parameters stay as given (scikit-learn's clone contract)
             self.cv, self.estimator = cv, estimator
+
+
+def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """``softmax(log(proba) / temperature)``: sharper below 1, flatter above; the argmax (so
+    every prediction) is unchanged."""
+    p = np.asarray(proba, dtype=np.float64)
+    if temperature == 1.0 or p.size == 0:
+        return p
+    z = np.log(np.clip(p, 1e-12, 1.0)) / float(temperature)
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(proba: np.ndarray, y, classes) -> float:
+    """The temperature that minimises the log-loss of ``apply_temperature(proba, T)`` on
+    labels ``y`` (columns of ``proba`` in ``classes`` order), searched over [0.05, 20].
+
+    One parameter fitted by the log-loss (Guo et al., 2017): it cannot reorder the classes, so
+    it cannot cost accuracy, and it needs few items. Used on out-of-fold fused probabilities,
+    whose averaging of branches makes them under-confident.
+    """
+    from scipy.optimize import minimize_scalar
+
+    p = np.asarray(proba, dtype=np.float64)
+    index = {c: i for i, c in enumerate(classes)}
+    rows = [r for r, t in enumerate(y) if t in index]
+    if not rows:
+        return 1.0
+    truth = np.array([index[y[r]] for r in rows])
+    logp = np.log(np.clip(p[rows], 1e-12, 1.0))
+
+    def nll(log_t: float) -> float:
+        z = logp / np.exp(log_t)
+        z -= z.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(z).sum(axis=1))
+        return float(np.mean(lse - z[np.arange(len(truth)), truth]))
+
+    res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded",
+                          options={"xatol": 1e-4})  # fmt: skip
+    return float(np.exp(res.x)) if res.success else 1.0
 
 
 def _valid_params(name: str) -> list[str]:

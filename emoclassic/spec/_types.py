@@ -37,13 +37,16 @@ __all__ = [
 
 #: block options that configure the block's steps, not its extractor
 STEP_OPTIONS = frozenset({"scale", "pca", "select_k", "weight", "speaker_normalization"})
+#: classifier options that say how the classifier is wrapped, not passed to it
+WRAPPER_OPTIONS = ("probability", "calibration")
 #: the block options a grid may tune besides the extractor's own
 TUNABLE_STEPS = ("pca", "select_k", "weight")
 FUSIONS = ("early", "voting", "stacking", "hybrid", "adaptive", "attention")
 FUSION_KEYS = {
     "early": ("type", "weights"),
-    "voting": ("type", "weights", "branches", "classifiers"),
-    "adaptive": ("type", "weights", "temperature", "confidence", "branches", "classifiers"),
+    "voting": ("type", "weights", "branches", "classifiers", "calibration", "cv"),
+    "adaptive": ("type", "weights", "temperature", "confidence", "branches", "classifiers",
+                 "calibration", "cv"),
     "stacking": ("type", "meta", "cv", "branches", "classifiers"),
     "hybrid": ("type", "meta", "cv", "branches", "classifiers"),
     "attention": ("type",),  # the classifier's own options live in [classifier]
@@ -83,6 +86,13 @@ _RULES: dict[str, _Rule] = {
     "scale": _FLAG,
     "speaker_normalization": _FLAG,
     "probability": _FLAG,
+    "calibration": _Rule(
+        lambda v: v in ("auto", "sigmoid", "isotonic", "temperature", "none"),
+        "; valid: auto, sigmoid, isotonic, temperature, none",
+    ),
+    "fused_calibration": _Rule(
+        lambda v: v in ("auto", "temperature", "none"), "; valid: auto, temperature, none"
+    ),
     "weight": _Rule(lambda v: _is_number(v) and v >= 0, " must be a number >= 0"),
     "select_k": _Rule(
         lambda v: v == "all" or (_is_int(v) and v >= 1),
@@ -275,8 +285,9 @@ class ClassifierSpec(_ReadView):
         if not isinstance(value, dict) or not isinstance(value.get("name"), str):
             raise ConfigError(f"{where} must be a classifier name or a table with a 'name' key")
         params = {k: v for k, v in value.items() if k != "name"}
-        if "probability" in params:
-            check_value("probability", params["probability"], name=f"{where}.probability")
+        for opt in WRAPPER_OPTIONS:
+            if opt in params:
+                check_value(opt, params[opt], name=f"{where}.{opt}")
         return cls(value["name"], params)
 
     def _view(self) -> dict[str, Any]:
@@ -287,13 +298,22 @@ class ClassifierSpec(_ReadView):
 
     @property
     def probability(self) -> bool:
-        """Whether the spec asks this classifier for probabilities."""
+        """Whether the spec asks this classifier for probabilities (older specs' key: with
+        ``calibration = "auto"`` every zoo classifier already has them)."""
         return bool(self.params.get("probability", False))
 
     @property
+    def calibration(self) -> str:
+        """How its probabilities are calibrated: ``auto`` (the default: Platt's sigmoid for
+        classifiers whose scores are not fitted probabilities, e.g. SVMs and forests),
+        ``sigmoid``, ``isotonic``, ``temperature`` or ``none``."""
+        return str(self.params.get("calibration", "auto"))
+
+    @property
     def estimator_params(self) -> dict[str, Any]:
-        """The parameters given to the estimator (``probability`` is how it is wrapped)."""
-        return {k: v for k, v in self.params.items() if k != "probability"}
+        """The parameters given to the estimator (``probability`` and ``calibration`` say how
+        it is wrapped)."""
+        return {k: v for k, v in self.params.items() if k not in WRAPPER_OPTIONS}
 
 
 @dataclass(frozen=True)
@@ -308,7 +328,8 @@ class FusionSpec:
     weights: list | dict | None = None  # fixed block (early) or branch (late) weights
     temperature: float = 0.2  # adaptive: softmax temperature over branch confidences
     confidence: str = "max_prob"  # adaptive: max_prob or entropy
-    cv: int = 5  # stacking, hybrid: folds of the meta-learner's inner CV
+    cv: int = 5  # stacking, hybrid: the meta-learner's inner folds; voting, adaptive: calibration's
+    calibration: str = "auto"  # voting, adaptive: temperature on the fused probabilities
     branches: str = "modality"  # late: one branch per modality or per block
     meta: ClassifierSpec = field(default_factory=lambda: ClassifierSpec("logreg"))
     classifiers: dict[str, ClassifierSpec] = field(default_factory=dict)  # branch -> own
@@ -334,6 +355,8 @@ class FusionSpec:
                     b: ClassifierSpec.from_table(c, f"[fusion.classifiers.{b}]")
                     for b, c in v.items()
                 }
+            elif k == "calibration":
+                opts[k] = check_value("fused_calibration", v, name="fusion.calibration")
             elif k != "type":
                 opts[k] = check_value(k, v, name=f"fusion.{k}")
                 if k == "temperature":

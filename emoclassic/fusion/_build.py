@@ -54,7 +54,7 @@ from ..spec._types import (
 from ._attention import AttentionFusion
 from ._blocks import block_modality
 from ._early import block_uses_normalizer, make_block, make_block_union
-from ._late import AdaptiveFusion, StackingFusion, VotingFusion
+from ._late import AdaptiveFusion, StackingFusion, VotingFusion, reject_unknown
 
 __all__ = [
     "FUSIONS",
@@ -235,12 +235,7 @@ def _grid_steps(spec) -> dict[str, set[str]]:
 
 def _weights_dict(names: list[str], value: Any, where: str) -> dict[str, float]:
     if isinstance(value, dict):
-        unknown = sorted(set(value) - set(names))
-        if unknown:
-            raise ConfigError(
-                f"{where}: weight for unknown block or branch {unknown[0]!r}; valid: "
-                f"{', '.join(names)}"
-            )
+        reject_unknown(value, names, f"{where}: weight for unknown block or branch")
         out = {str(k): v for k, v in value.items()}
     elif isinstance(value, (list, tuple)):
         if len(value) != len(names):

@@ -110,6 +110,13 @@ def grouped_splits(X, y, *, cv, groups: str | None, random_state: int, who: str
     return list(splitter.split(np.zeros(len(y)), y))
 
 
+def reject_unknown(given, names: list[str], what: str) -> None:
+    """One error for a weight given to a block or branch that does not exist."""
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ConfigError(f"{what} {unknown[0]!r}; valid: {', '.join(names)}")
+
+
 class _FusionBase(ClassifierMixin, _BaseComposition):
     """Shared parts: named branches (nested params ``<branch>__...``), weights, prediction."""
 
@@ -141,12 +148,7 @@ class _FusionBase(ClassifierMixin, _BaseComposition):
         if w is None:
             return np.ones(len(names))
         if isinstance(w, dict):
-            unknown = sorted(set(w) - set(names))
-            if unknown:
-                raise ConfigError(
-                    f"fusion weights name unknown branch {unknown[0]!r}; branches: "
-                    f"{', '.join(names)}"
-                )
+            reject_unknown(w, names, "fusion weights name unknown branch")
             arr = np.array([float(w.get(n, 1.0)) for n in names])
         else:
             arr = np.asarray(w, dtype=float).reshape(-1)
@@ -182,6 +184,20 @@ class _CalibratedFusion(_FusionBase):
 
     def _fuse(self, probas: list[np.ndarray]) -> np.ndarray:
         raise NotImplementedError
+
+    def _check(self) -> None:
+        """Validate the subclass's own parameters (nothing here)."""
+
+    def fit(self, X, y):
+        self._check_estimators()
+        self._check()
+        self._weights()
+        self._calibration()
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        self._fit_calibration(X, y)
+        self._fit_branches(X, y)
+        return self
 
     def _fit_calibration(self, X, y) -> None:
         """``calibration_temperature_`` (1: none) and the inner folds it was fitted on."""
@@ -232,16 +248,6 @@ class VotingFusion(_CalibratedFusion):
         self.cv = cv
         self.groups = groups
         self.random_state = random_state
-
-    def fit(self, X, y):
-        self._check_estimators()
-        self._weights()
-        self._calibration()
-        y = np.asarray(y)
-        self.classes_ = np.unique(y)
-        self._fit_calibration(X, y)
-        self._fit_branches(X, y)
-        return self
 
     def _fuse(self, probas: list[np.ndarray]) -> np.ndarray:
         w = self._weights()
@@ -362,17 +368,6 @@ class AdaptiveFusion(_CalibratedFusion):
             raise ConfigError(
                 f"adaptive fusion: confidence={self.confidence!r}; use 'max_prob' or 'entropy'"
             )
-
-    def fit(self, X, y):
-        self._check_estimators()
-        self._check()
-        self._weights()
-        self._calibration()
-        y = np.asarray(y)
-        self.classes_ = np.unique(y)
-        self._fit_calibration(X, y)
-        self._fit_branches(X, y)
-        return self
 
     def _fuse(self, probas: list[np.ndarray]) -> np.ndarray:
         return self._combine(probas)[0]

@@ -156,11 +156,14 @@ def test_help_starts_fast_without_heavy_imports():
 
 
 # --------------------------------------------------------------------------- fit & info
-def test_info_shows_the_manifest_without_loading(env):
+def test_info_shows_the_card_without_loading(env):
     res = run("info", env.fused_model)
     assert res.code == 0, res.err
     assert "sha256" in res.out and "(ok)" in res.out
     assert "audio, text" in res.out
+    # the out-of-distribution detector: its method, the blocks it judges, its target rate
+    (ood,) = [ln for ln in res.out.splitlines() if ln.startswith("out of distribution:")]
+    assert "knn over audio (audio)" in ood and "flag 0.05 of out-of-fold" in ood
     res = run("info", env.fused_model, "--json")
     data = json.loads(res.out)
     assert data["sha256_ok"] is True
@@ -168,6 +171,12 @@ def test_info_shows_the_manifest_without_loading(env):
     assert data["training_data"]["n_utterances"] == len(env.corpus)
     assert data["spec"]["name"] == "tiny_fused"
     assert data["modalities"] == ["audio", "text"]
+
+
+def test_info_says_when_a_model_has_no_detector():
+    from emoclassic.cli._info import _ood_text
+
+    assert _ood_text(None).startswith("no detector")
 
 
 def test_manifest_with_unknown_label_column(env):

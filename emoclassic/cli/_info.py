@@ -87,4 +87,18 @@ def _info_text(d: dict) -> str:
             lines.append(f"speakers:     {len(train['per_speaker'])}")
     if d.get("cv_metrics"):
         lines.append(f"cv metrics:   {_headline(d['cv_metrics'])}")
+    lines.append(f"out of distribution: {_ood_text(d.get('out_of_distribution'))}")
     return "\n".join(lines)
+
+
+def _ood_text(ood: dict | None) -> str:
+    """The card's detector summary in one line (what `predict` flags, and how it was set)."""
+    if not ood:
+        return "no detector (saved before emoclassic had one); predictions carry no flag"
+    cal = ood.get("calibration") or {}
+    mods = ", ".join(f"{m} ({', '.join(v.get('blocks') or [])})"
+                     for m, v in (ood.get("modalities") or {}).items())
+    rate = cal.get("flag_rate")
+    return (f"{ood.get('method')} over {mods or 'no block'}; threshold set to flag "
+            f"{ood.get('target_rate')} of out-of-fold training items"
+            + (f" (flagged {rate})" if rate is not None else ""))

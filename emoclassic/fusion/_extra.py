@@ -284,11 +284,14 @@ def _extra_blocks(model: Any) -> dict[str, ExtraFeatures]:
     from ..features import block_extractors
     from ..features._tables import config_key
 
-    named = {config_key(e): b for b, e in block_extractors(model)}
+    extras = [obj for obj in iter_estimators(model) if isinstance(obj, ExtraFeatures)]
+    if not extras:
+        return {}  # most models: no parameter walk or config keys on every prediction
+    named: dict[str, str] = {}
+    if any(not getattr(obj, "block", None) for obj in extras):  # saved before blocks had names
+        named = {config_key(e): b for b, e in block_extractors(model)}
     out: dict[str, ExtraFeatures] = {}
-    for obj in iter_estimators(model):
-        if not isinstance(obj, ExtraFeatures):
-            continue
+    for obj in extras:
         name = getattr(obj, "block", None) or named.get(config_key(obj), "extra")
         if name not in out or getattr(obj, "feature_names_", None) is not None:
             out[name] = obj
@@ -296,15 +299,10 @@ def _extra_blocks(model: Any) -> dict[str, ExtraFeatures]:
 
 
 def _expected_names(ext: ExtraFeatures) -> list[str] | None:
-    if ext.columns is not None:
-        return list(ext.columns)
-    names = getattr(ext, "feature_names_", None)
-    if names is not None:
-        return [str(n) for n in names]
     try:
-        return [str(n) for n in ext._table()[2]]
+        return [str(n) for n in ext.get_feature_names_out()]
     except DataError:
-        return None  # the training file is not here: nothing to check against
+        return None  # an unfitted block whose training file is not here: nothing to check
 
 
 def _given_matrix(name: str, ext: ExtraFeatures, file: Path) -> tuple[dict[str, int], np.ndarray]:

@@ -417,3 +417,34 @@ def test_cv_report_on_the_generated_demo_corpus_has_an_ece(demo_corpus, tmp_path
     assert 0.0 <= report["calibration"]["ece"] <= 1.0
     assert report["calibration"]["n"] == report["metrics"]["n"]
     assert report["calibration"]["methods"] == {"classifier": "sigmoid"}
+
+
+# --------------------------------------------------------------------------- score
+def test_score_reports_the_ece_over_the_scored_classes(frame):
+    from emoclassic.evaluation import fit_final, score_model
+
+    model = fit_final(toy_spec({"name": "logreg"}), frame)
+    rep = score_model(model, frame, label_map="none")
+    calib = rep["calibration"]
+    assert 0.0 <= calib["ece"] <= 1.0 and calib["n"] == rep["metrics"]["n"] == len(frame)
+    assert calib["source"] == "predict_proba"
+    p = np.array([[e["probabilities"][c] for c in "pqr"] for e in rep["predictions"]])
+    assert np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    assert calib["ece"] == pytest.approx(
+        expected_calibration_error([e["label"] for e in rep["predictions"]], p, list("pqr")),
+        abs=1e-5)
+    # two model classes mapped onto one scored class: their probabilities are summed
+    merged = score_model(model, frame.assign(label=frame["label"].replace({"q": "p"})),
+                         label_map={"q": "p"})
+    assert merged["confusion"]["labels"] == ["p", "r"]
+    pm = np.array([[e["probabilities"][c] for c in "pr"] for e in merged["predictions"]])
+    assert np.allclose(pm[:, 0], p[:, 0] + p[:, 1], atol=1e-5)
+    assert merged["calibration"]["n"] == len(frame)
+
+
+def test_score_of_a_model_without_probabilities_has_no_calibration(frame):
+    from emoclassic.evaluation import fit_final, score_model
+
+    model = fit_final(toy_spec({"name": "svc", "calibration": "none"}), frame)
+    rep = score_model(model, frame)
+    assert rep["calibration"] is None and "probabilities" not in rep["predictions"][0]

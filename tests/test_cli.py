@@ -445,6 +445,8 @@ def test_score_same_keys_and_cross_corpus_drops(env, tmp_path):
     assert res.code == 0, res.err
     report = json.loads(out.read_text())
     assert {"ua", "wa", "macro_f1", "weighted_f1"} <= set(report["metrics"])
+    assert 0.0 <= report["calibration"]["ece"] <= 1.0
+    assert f"ece={report['calibration']['ece']:.3f}" in res.out
     # another corpus's vocabulary: 'angry' maps onto 'anger', 'fear' is unknown to the model
     frame = pd.read_csv(env.manifest)
     frame["path"] = [str(env.root / "corpus" / p) for p in frame["path"]]

@@ -34,7 +34,8 @@ def score(
 ) -> int:
     """Score a saved model on labelled data, across corpora too (labels mapped, drops listed).
 
-    `--format json` prints the score report (the same document `--out` writes).
+    `--format json` prints the score report (the same document `--out` writes), with the
+    expected calibration error of the model's probabilities (`calibration.ece`).
     """
     from .._atomic import atomic_write_json
     from ..artifacts import _jsonable, check_writable, load_model
@@ -51,16 +52,18 @@ def score(
     if out is not None:
         atomic_write_json(out, _jsonable(report))
     rdata = report.get("data") or {}
+    ece = (report.get("calibration") or {}).get("ece")
     dropped = rdata.get("dropped_labels") or {}
     if run.fmt == "json":
         _print_json(report)
     elif run.fmt == "csv":
         metrics = report.get("metrics") or {}
-        _print_csv(["model", "n_items", *_HEADLINE, "n_failed"],
+        _print_csv(["model", "n_items", *_HEADLINE, "ece", "n_failed"],
                    [[str(model), rdata.get("n_items"), *(_mean(metrics.get(k)) for k in _HEADLINE),
-                     len(rdata.get("failed") or [])]])
+                     ece, len(rdata.get("failed") or [])]])
     else:
-        typer.echo(f"{model.name}: {_headline(report.get('metrics'))}")
+        calib = "" if ece is None else f" ece={ece:.3f}"
+        typer.echo(f"{model.name}: {_headline(report.get('metrics'))}{calib}")
     if dropped:
         _tell(
             "left out (labels the model does not know): "

@@ -21,7 +21,7 @@ from .._json import jsonable as _json_safe
 from .._versions import versions
 from ..exceptions import ConfigError, DataError
 from ..features import precompute, use_tables
-from ._metrics import chance_metrics, compute_metrics
+from ._metrics import calibration_summary, chance_metrics, compute_metrics
 from ._run import _runtime
 from ._splits import LABEL, _prepare
 
@@ -46,7 +46,10 @@ def score_model(
     When the manifest's labels are not all among the model's ``classes_``, both sides are
     mapped (``"canonical"``: through :func:`emoclassic.data.to_canonical`; a dict: by it) and
     only the shared classes are scored; ``data.dropped_labels`` counts what was left out.
-    Returns ``metrics``, ``per_class``, ``confusion``, ``baselines`` and ``data``. The
+    Returns ``metrics``, ``per_class``, ``confusion``, ``baselines``, ``calibration`` (the
+    expected calibration error and reliability bins of the model's probabilities over the
+    scored classes, as in cv_report; None for a model without ``predict_proba``) and ``data``
+    (each of ``predictions`` carries its ``probabilities`` then). The
     features come from the shared precompute step (rows that fail are left out and listed in
     ``data.failed``); ``cache``/``n_jobs``/``progress`` left at None take the values of
     :func:`emoclassic.config_context`. ``extra`` gives the model's extra blocks the rows'
@@ -94,8 +97,13 @@ def score_model(
     t0 = time.perf_counter()
     with use_tables(pre.tables):
         pred = [mapper(str(p)) for p in estimator.predict(df)]
+        proba = _mapped_proba(estimator, df, mapper, mapped_classes)
     seconds = time.perf_counter() - t0
     labels = mapped_classes
+    calibration = None
+    if proba is not None and len(mapped_truth):
+        calibration = {**calibration_summary(mapped_truth, proba, labels),
+                       "source": "predict_proba"}
     scored = compute_metrics(mapped_truth, pred, labels=labels)
     counts = Counter(mapped_truth)
     top = max(sorted(counts), key=lambda c: counts[c])
@@ -120,13 +128,35 @@ def score_model(
             "dropped_labels": {str(k): int(v) for k, v in sorted(dropped.items())},
             "failed": failed,
         },
+        "calibration": calibration,
         "predictions": [
-            {"id": str(i), "label": t, "predicted": p}
-            for i, t, p in zip(df["id"], mapped_truth, pred, strict=True)
+            {"id": str(i), "label": t, "predicted": p,
+             **({} if proba is None else
+                {"probabilities": dict(zip(labels, np.round(proba[k], 6).tolist(),
+                                           strict=True))})}
+            for k, (i, t, p) in enumerate(zip(df["id"], mapped_truth, pred, strict=True))
         ],
         "timing": {"predict": round(seconds, 3)},
         "versions": versions(),
     }
+
+
+def _mapped_proba(estimator, df: pd.DataFrame, mapper, mapped_classes: list[str]
+                  ) -> np.ndarray | None:
+    """The model's probabilities over the scored (mapped) classes: the columns of model
+    classes that map onto one scored class are summed, so that the calibration error is
+    that of the labels the metrics score. None when the model has no ``predict_proba``."""
+    if not callable(getattr(estimator, "predict_proba", None)) or df.empty:
+        return None
+    from ..fusion import aligned_proba
+
+    classes = np.asarray(estimator.classes_, dtype=object)
+    proba = aligned_proba(estimator, df, classes)
+    index = {c: j for j, c in enumerate(mapped_classes)}
+    out = np.zeros((proba.shape[0], len(mapped_classes)))
+    for j, c in enumerate(classes):
+        out[:, index[mapper(str(c))]] += proba[:, j]
+    return out
 
 
 def _label_mapper(label_map, truth: list[str], classes: list[str]):

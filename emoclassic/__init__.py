@@ -2,7 +2,8 @@
 
 Subpackages, one concept each: ``data`` (manifests, corpus readers, the demo corpus),
 ``features`` (feature store, base extractor), ``audio``, ``text``, ``fusion``, ``models``,
-``spec``, ``evaluation``; plus ``artifacts`` and ``cli``. Public names of the subpackages are
+``spec``, ``evaluation``; plus ``artifacts``, ``prediction``, ``cli`` and :class:`Recognizer`
+(a saved model kept warm for applications). Public names of the subpackages are
 re-exported here lazily, so ``import emoclassic`` stays fast and pulls in no torch.
 """
 
@@ -29,6 +30,10 @@ _LAZY = {
     "get_config": "_config",
     "set_config": "_config",
     "extract": "features",
+    "Recognizer": "recognizer",
+    "Prediction": "recognizer",
+    "PredictionBatch": "recognizer",
+    "WindowPrediction": "recognizer",
 }
 
 __all__ = ["__version__", *_LAZY]

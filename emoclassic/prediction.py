@@ -1,16 +1,26 @@
-"""Prediction on new recordings with a saved model: files, folders, manifests, long files.
+"""Prediction on new recordings with a saved model: files, folders, manifests, arrays, long files.
 
 A fitted emoclassic pipeline takes a manifest (one row per utterance) and extracts its own
-features, so predicting on new audio means building that table: one row per file, or one row
-per window of a long file (``start``/``end`` seconds), with the transcript when the model reads
-text. Items that cannot be read (undecodable, empty or NaN-filled audio) are reported per item
-and the others are still predicted, so one broken file never sinks a batch of ten thousand.
+features, so predicting on new audio means building that table: one row per file (or per
+in-memory waveform, a :class:`Waveform` in a ``waveform`` column), or one row per window of a
+long recording (``start``/``end`` seconds), with the transcript when the model reads text.
+Items that cannot be read (undecodable, empty or NaN-filled audio) are reported per item and
+the others are still predicted, so one broken file never sinks a batch of ten thousand.
+
+Windows (``window``, ``hop``, ``smooth``) follow the one set of rules in
+:mod:`emoclassic._windows` (:func:`window_bounds`), which a stream reuses: windows every
+``hop`` seconds, the rest after the last complete window kept, the whole-file result the mean
+of the windows' probabilities.
 
 Every prediction and window also says whether it can be trusted: ``out_of_distribution`` (the
 item lies outside the model's training data, judged by the detector stored with the model,
 :mod:`emoclassic.ood`; a decodable file without speech, such as silence, a tone or noise, is
 predicted and flagged here, not failed) with its ``ood_score`` and ``ood_threshold``, and
 ``low_confidence`` (the top probability is below a stated value, :data:`LOW_CONFIDENCE`).
+
+For many predictions with one model (an application, a server, a stream), use
+:class:`emoclassic.Recognizer`: it loads the model once and finds what this module needs to
+know about it (:class:`PreparedModel`) once, not on every call.
 """
 
 from __future__ import annotations
@@ -26,6 +36,8 @@ import numpy as np
 import pandas as pd
 
 from ._config import config_context
+from ._windows import check_windows, smooth_probabilities, window_bounds
+from .audio._base import Waveform
 from .data._inputs import AUDIO_EXTENSIONS, collect_audio_files, files_to_manifest
 from .data._inputs import complete_manifest as _complete
 from .exceptions import DataError, EmoclassicError
@@ -38,10 +50,14 @@ __all__ = [
     "AUTO_WINDOW_SECONDS",
     "LOW_CONFIDENCE",
     "PredictionResult",
+    "PreparedModel",
+    "Waveform",
     "collect_audio_files",
     "files_to_manifest",
     "predict_manifest",
     "probability_source",
+    "smooth_probabilities",
+    "window_bounds",
 ]
 
 #: Files longer than this are windowed even without an explicit window length.
@@ -65,7 +81,10 @@ class PredictionResult:
     the trust keys ``out_of_distribution``, ``ood_score``, ``ood_threshold`` (all None for a
     model saved without an out-of-distribution detector) and ``low_confidence``.
     ``low_confidence_below`` is the probability used for the latter; ``ood`` the detector's
-    summary as in the model card (None without one).
+    summary as in the model card (None without one). ``outcomes`` has one entry per input
+    row, in input order: ``(its prediction dict or None, its failures)`` (the row's own
+    failure when it has no prediction, else the failures of some of its windows), so a
+    caller can pair results with what it passed (ids may repeat); it is not part of the JSON.
     """
 
     labels: list[str]
@@ -73,6 +92,7 @@ class PredictionResult:
     failures: list[Failure] = field(default_factory=list)
     low_confidence_below: float = LOW_CONFIDENCE
     ood: dict | None = None
+    outcomes: list[tuple[dict | None, list[Failure]]] = field(default_factory=list, repr=False)
 
     @property
     def out_of_distribution(self) -> list[str]:
@@ -117,95 +137,170 @@ def _duration(path: str) -> float | None:
 
 
 def _window_bounds(duration: float, window: float) -> list[tuple[float, float]]:
-    """Consecutive windows of ``window`` seconds; a short tail joins the previous window."""
-    if duration <= window:
-        return [(0.0, duration)]
-    n = max(1, int(duration // window))
-    tail = duration - n * window
-    bounds = [(k * window, (k + 1) * window) for k in range(n)]
-    if tail >= 0.5 * window:
-        bounds.append((n * window, duration))
-    else:
-        bounds[-1] = (bounds[-1][0], duration)
-    return [(round(a, 6), round(b, 6)) for a, b in bounds]
+    """Windows that touch (no hop): :func:`window_bounds` ``(duration, window)``."""
+    return window_bounds(duration, window)
 
 
 def _expand_windows(
-    frame: pd.DataFrame, *, window: float | None, auto_window: float | None
-) -> pd.DataFrame:
-    """Replace rows of long files by one row per window; add ``_source`` (the file row)."""
-    rows = []
-    for k, row in enumerate(frame.to_dict("records")):
-        row["_source"] = k
-        row["_window"] = -1
-        path = row.get("path")
-        has_segment = not _missing(row.get("start")) or not _missing(row.get("end"))
-        if _missing(path) or has_segment or (window is None and auto_window is None):
+    frame: pd.DataFrame, *, window: float | None, hop: float | None = None,
+    auto_window: float | None,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The rows to extract: long recordings replaced by one row per window.
+
+    Returns ``(X, source, index)``: ``source`` is each row's position in ``frame``, ``index``
+    its window number (-1: the whole item). ``frame`` itself is returned when no row is
+    windowed (nothing is copied on the common path).
+    """
+    n = len(frame)
+    if window is None and auto_window is None:
+        return frame, np.arange(n), np.full(n, -1)
+    cols = frame.columns
+    paths = frame["path"].tolist()
+    waves = frame["waveform"].tolist() if "waveform" in cols else [None] * n
+    starts = frame["start"].tolist() if "start" in cols else [None] * n
+    ends = frame["end"].tolist() if "end" in cols else [None] * n
+    plans: list[list[tuple[float, float]] | None] = []
+    for path, wave, a, b in zip(paths, waves, starts, ends, strict=True):
+        bounds = None
+        wave = wave if isinstance(wave, Waveform) else None
+        segment = not _missing(a) or not _missing(b)  # a segment of its own: never windowed
+        if (wave is not None or not _missing(path)) and not segment:
+            dur = wave.duration if wave is not None else _duration(str(path))
+            length, step = window, hop
+            if length is None and dur is not None and dur > auto_window:
+                length, step = DEFAULT_WINDOW_SECONDS, None
+            if dur is not None and dur > 0 and length is not None:
+                bounds = window_bounds(dur, float(length), step)
+                if len(bounds) == 1 and window is None:
+                    bounds = None
+        plans.append(bounds)
+    if all(b is None for b in plans):
+        return frame, np.arange(n), np.full(n, -1)
+    rows: list[dict] = []
+    source: list[int] = []
+    index: list[int] = []
+    for k, (row, bounds) in enumerate(zip(frame.to_dict("records"), plans, strict=True)):
+        if bounds is None:
             rows.append(row)
-            continue
-        dur = _duration(str(path))
-        length = window
-        if length is None and dur is not None and auto_window is not None and dur > auto_window:
-            length = DEFAULT_WINDOW_SECONDS
-        if dur is None or length is None or dur <= 0:
-            rows.append(row)
-            continue
-        bounds = _window_bounds(dur, float(length))
-        if len(bounds) == 1 and window is None:
-            rows.append(row)
+            source.append(k)
+            index.append(-1)
             continue
         for w, (a, b) in enumerate(bounds):
-            rows.append({**row, "id": f"{row['id']}#w{w}", "start": a, "end": b, "_window": w})
-    return pd.DataFrame(rows).reset_index(drop=True)
+            rows.append({**row, "id": f"{row['id']}#w{w}", "start": a, "end": b})
+            source.append(k)
+            index.append(w)
+    X = pd.DataFrame(rows, columns=cols).reset_index(drop=True)
+    return X, np.asarray(source), np.asarray(index)
+
+
+# --------------------------------------------------------------------------- the model
+@dataclass
+class PreparedModel:
+    """What prediction needs to know about a fitted model, found once.
+
+    Walking a fitted pipeline (its feature blocks, speaker normalisers, extra blocks, attention
+    step, the detector's summary) costs milliseconds; a warm application predicts one clip in
+    tens of milliseconds, so :class:`emoclassic.Recognizer` finds all of it once at load
+    (:meth:`of`) and :func:`predict_manifest` does it on every call.
+    """
+
+    estimator: Any
+    info: dict
+    classes: list
+    labels: list[str]
+    extractors: list
+    audio_blocks: frozenset
+    normalizers: list
+    source: str
+    has_extra: bool
+    has_attention: bool
+    ood: Any = None
+    ood_summary: dict | None = None
+
+    @classmethod
+    def of(cls, estimator: Any, info: dict | None = None) -> PreparedModel:
+        """Inspect ``estimator`` (a fitted pipeline) with its model card ``info``."""
+        from .artifacts import find_speaker_normalizers
+        from .audio._base import AudioExtractor
+        from .features._precompute import block_extractors
+        from .fusion._attention import _attention_step
+        from .fusion._extra import _extra_blocks
+
+        classes = list(getattr(estimator, "classes_", None) if hasattr(estimator, "classes_")
+                       else [])  # fmt: skip
+        if not classes:
+            raise DataError("the model has no classes_; is it fitted? re-create it with "
+                            "emoclassic fit")
+        extractors = block_extractors(estimator)
+        ood = getattr(estimator, "emoclassic_ood_", None)
+        return cls(
+            estimator=estimator,
+            info=dict(info or {}),
+            classes=classes,
+            labels=[str(c) for c in classes],
+            extractors=extractors,
+            audio_blocks=frozenset(b for b, e in extractors if isinstance(e, AudioExtractor)),
+            normalizers=find_speaker_normalizers(estimator),
+            source=probability_source(estimator),
+            has_extra=bool(_extra_blocks(estimator)),
+            has_attention=_attention_step(estimator) is not None,
+            ood=ood,
+            ood_summary=None if ood is None else ood.summary(),
+        )
+
+    @property
+    def modalities(self) -> set[str]:
+        """What the model reads, from its card (``audio``, ``text``; empty when unknown)."""
+        return set(self.info.get("modalities") or [])
 
 
 # --------------------------------------------------------------------------- checks
-def _needs(info: dict | None) -> tuple[set[str], bool]:
-    info = info or {}
-    modalities = set(info.get("modalities") or [])
-    return modalities, bool(info.get("speaker_normalization"))
+def _check_inputs(frame: pd.DataFrame, model: PreparedModel
+                  ) -> tuple[pd.DataFrame, np.ndarray, list[Failure | None]]:  # fmt: skip
+    """Set apart rows that lack what the model needs, before extracting.
 
-
-def _check_inputs(frame: pd.DataFrame, info: dict | None) -> tuple[pd.DataFrame, list[dict]]:
-    """Drop rows that lack what the model needs (reported as failures) before extracting."""
-    modalities, _ = _needs(info)
-    failures: list[Failure] = []
-    keep = np.ones(len(frame), dtype=bool)
-    no_text = frame["text"].map(_missing).to_numpy()
-    no_audio = frame["path"].map(_missing).to_numpy()
-    if "text" in modalities and no_text.all():
+    Returns the rows to predict, their positions in ``frame``, and per row of ``frame`` its
+    failure (None: kept).
+    """
+    modalities = model.modalities
+    n = len(frame)
+    no_text = [_missing(t) for t in frame["text"].tolist()]
+    waves = frame["waveform"].tolist() if "waveform" in frame.columns else [None] * n
+    paths = frame["path"].tolist()
+    no_audio = [_missing(p) and not isinstance(w, Waveform) for p, w in zip(paths, waves,
+                                                                             strict=True)]
+    if "text" in modalities and all(no_text):
         raise DataError(
             "the model reads transcripts (modalities: "
             f"{', '.join(sorted(modalities))}) but none was given; pass --text \"...\" or "
             "--text-file FILE for one recording, or a manifest with a 'text' column"
         )
-    if "audio" in modalities and no_audio.all():
+    if "audio" in modalities and all(no_audio):
         raise DataError(
             "the model reads audio but no audio file was given; pass FILE|DIR arguments or a "
             "manifest with a 'path' column"
         )
-    for k, row in enumerate(frame.itertuples(index=False)):
+    failures: list[Failure | None] = [None] * n
+    ids = frame["id"].tolist()
+    for k in range(n):
         if "text" in modalities and no_text[k]:
-            failures.append(_failure(row.id, row.path, "no transcript (the model reads text); "
-                                     "add it in the manifest's 'text' column"))
-            keep[k] = False
+            failures[k] = _failure(ids[k], paths[k], "no transcript (the model reads text); "
+                                   "add it in the manifest's 'text' column")
         elif "audio" in modalities and no_audio[k]:
-            failures.append(_failure(row.id, row.path, "no audio path (the model reads audio)"))
-            keep[k] = False
-    frame = frame[keep].reset_index(drop=True)
-    return frame, failures
+            failures[k] = _failure(ids[k], paths[k], "no audio path (the model reads audio)")
+    keep = np.flatnonzero([f is None for f in failures])
+    if len(keep) < n:
+        frame = frame.iloc[keep].reset_index(drop=True)
+    return frame, keep, failures
 
 
-def _check_speakers(frame: pd.DataFrame, estimator: Any, info: dict | None) -> None:
+def _check_speakers(frame: pd.DataFrame, model: PreparedModel) -> None:
     """A speaker-normalised model needs several utterances of every speaker it has not seen."""
-    from .artifacts import find_speaker_normalizers
-
-    normalizers = find_speaker_normalizers(estimator)
-    if not normalizers and not _needs(info)[1]:
+    if not model.normalizers and not model.info.get("speaker_normalization"):
         return
     known: set[str] = set()
     min_rows = 2
-    for norm in normalizers:
+    for norm in model.normalizers:
         known |= {str(k) for k in (getattr(norm, "speaker_stats_", None) or {})}
         min_rows = max(min_rows, int(getattr(norm, "min_rows", 2) or 2))
     speakers = frame["speaker"]
@@ -257,8 +352,9 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _proba(estimator: Any, X: pd.DataFrame, classes: list) -> np.ndarray:
-    source = probability_source(estimator)
+def _proba(estimator: Any, X: pd.DataFrame, classes: list, source: str | None = None
+           ) -> np.ndarray:  # fmt: skip
+    source = probability_source(estimator) if source is None else source
     if source == "predict_proba":
         return np.asarray(estimator.predict_proba(X), dtype=float)
     if source.startswith("softmax"):
@@ -312,16 +408,16 @@ def _flags(p: np.ndarray, score: float, threshold: float | None, low: float) -> 
     }
 
 
-def _ood_scores(estimator: Any, tables: Any, X: pd.DataFrame, rows: list[int]
-                ) -> tuple[np.ndarray, float | None, dict | None]:  # fmt: skip
-    """Each row's out-of-distribution score (NaN: not judged), the threshold, the summary."""
+def _ood_scores(model: PreparedModel, tables: Any, X: pd.DataFrame, rows: list[int]
+                ) -> tuple[np.ndarray, float | None]:  # fmt: skip
+    """Each row's out-of-distribution score (NaN: not judged) and the threshold."""
     scores = np.full(len(X), np.nan)
-    ood = getattr(estimator, "emoclassic_ood_", None)
-    if ood is None or not rows:
-        return scores, None, None
-    judged = ood.score(tables, X.iloc[rows].reset_index(drop=True))
+    if model.ood is None or not rows:
+        return scores, None
+    sub = X if len(rows) == len(X) else X.iloc[rows].reset_index(drop=True)
+    judged = model.ood.score(tables, sub)
     scores[rows] = judged.score
-    return scores, float(judged.threshold), ood.summary()
+    return scores, float(judged.threshold)
 
 
 def _warn_flagged(result: PredictionResult) -> None:
@@ -336,13 +432,14 @@ def _warn_flagged(result: PredictionResult) -> None:
         "ood_score above its threshold; e.g. silence, noise, music or recordings unlike the "
         "corpus), so their labels are guesses: %s", len(flagged), len(result.predictions), names)
 
-
 def predict_manifest(
     estimator: Any,
     manifest: pd.DataFrame,
     *,
     info: dict | None = None,
     window: float | None = None,
+    hop: float | None = None,
+    smooth: int | None = None,
     auto_window: float | None = AUTO_WINDOW_SECONDS,
     cache: Any = None,
     n_jobs: int | None = None,
@@ -352,10 +449,18 @@ def predict_manifest(
 ) -> PredictionResult:
     """Predict every row of ``manifest`` with a fitted pipeline; bad rows become failures.
 
-    ``window`` (seconds) splits each audio file into windows predicted separately; the
-    whole-file result is the mean of the window probabilities. Files longer than
-    ``auto_window`` seconds are windowed (10 s) even without ``window``. ``info`` is the model
-    card from :func:`emoclassic.artifacts.load_model` (modalities, speaker normalisation).
+    ``window`` (seconds) splits each audio file (or in-memory :class:`Waveform`) into windows
+    predicted separately, one every ``hop`` seconds (default: ``window``, windows that touch;
+    a smaller hop overlaps them; a larger one is refused); the whole-file result is the mean
+    of the window probabilities. The rest after the last complete window is kept (its own
+    window when at least half a hop long, else joined to the last one:
+    :func:`window_bounds`). ``smooth=K`` replaces each window's probabilities (and label and
+    ``low_confidence``) by the mean over it and the ``K - 1`` windows before it (a trailing
+    moving average, as a stream can compute it; default: off); the whole-file result stays
+    the mean of the unsmoothed windows. Files longer than ``auto_window`` seconds are
+    windowed (10 s) even without ``window``. Rows with their own ``start``/``end`` are
+    segments and are not windowed. ``info`` is the model card from
+    :func:`emoclassic.artifacts.load_model` (modalities, speaker normalisation).
     ``extra`` maps the model's extra blocks to files of the new rows' vectors keyed by id
     (``--extra NAME=FILE``; see :func:`emoclassic.fusion.extra_inputs`).
     Every prediction and window carries ``out_of_distribution`` / ``ood_score`` /
@@ -367,81 +472,125 @@ def predict_manifest(
     Features come from the shared precompute step (:func:`emoclassic.features.precompute`):
     every block once per row, then the model runs on the good rows only. ``cache``,
     ``n_jobs`` and ``progress`` left at None take the values of
-    :func:`emoclassic.config_context`.
+    :func:`emoclassic.config_context`; in-memory waveforms are never cached.
     Raises :class:`DataError` when the input cannot suit the model at all (text missing for a
-    text model, one utterance per speaker for a speaker-normalised model).
+    text model, one utterance per speaker for a speaker-normalised model) or an option is
+    invalid (one line naming it and the fix).
     """
+    _check_options(window, hop, smooth, low_confidence)
+    return _predict(PreparedModel.of(estimator, info), manifest, window=window, hop=hop,
+                    smooth=smooth, auto_window=auto_window, cache=cache, n_jobs=n_jobs,
+                    progress=progress, extra=extra, low_confidence=low_confidence)
 
-    if window is not None and not (window > 0 and math.isfinite(window)):
-        raise DataError(f"window={window!r}: give a positive number of seconds (e.g. --window 5)")
-    if not (isinstance(low_confidence, (int, float)) and 0.0 <= low_confidence <= 1.0):
+
+def _check_options(window, hop, smooth, low_confidence) -> None:
+    check_windows(window, hop, smooth)
+    if isinstance(low_confidence, bool) or not (
+            isinstance(low_confidence, (int, float)) and 0.0 <= low_confidence <= 1.0):
         raise DataError(f"low_confidence={low_confidence!r}: give a probability between 0 and 1 "
                         "(e.g. --low-confidence 0.5)")
-    classes = list(getattr(estimator, "classes_", None) if hasattr(estimator, "classes_") else [])
-    if not classes:
-        raise DataError("the model has no classes_; is it fitted? re-create it with emoclassic fit")
-    labels = [str(c) for c in classes]
-    from .fusion._extra import extra_inputs
 
-    frame, failures = _check_inputs(_complete(manifest), info)
-    frame = extra_inputs(estimator, frame, extra)  # before windows: each window gets its file's
+
+def _predict(
+    model: PreparedModel,
+    manifest: pd.DataFrame,
+    *,
+    window: float | None = None,
+    hop: float | None = None,
+    smooth: int | None = None,
+    auto_window: float | None = AUTO_WINDOW_SECONDS,
+    cache: Any = None,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+    extra: Mapping[str, str | os.PathLike] | None = None,
+    low_confidence: float = LOW_CONFIDENCE,
+    complete: bool = True,
+) -> PredictionResult:
+    """:func:`predict_manifest` with the model inspected once (options already checked).
+
+    ``complete=False``: ``manifest`` already has every schema column (built by
+    :func:`emoclassic.data.files_to_manifest` or the Recognizer), so it is not copied again.
+    """
+    window, hop, smooth = check_windows(window, hop, smooth)
+    estimator, labels, classes = model.estimator, model.labels, model.classes
+    frame = _complete(manifest) if complete else manifest
+    frame, kept, row_failures = _check_inputs(frame, model)
+    if model.has_extra or extra:
+        from .fusion._extra import extra_inputs
+
+        frame = extra_inputs(estimator, frame, extra)  # before windows: each gets its file's
     if len(frame):
-        _check_speakers(frame, estimator, info)
+        _check_speakers(frame, model)
     low = float(low_confidence)
-    result = PredictionResult(labels=labels, failures=failures, low_confidence_below=low)
+    result = PredictionResult(labels=labels, low_confidence_below=low)
+    outcomes: list[tuple[dict | None, list[Failure]]] = [
+        (None, [f]) if f is not None else (None, []) for f in row_failures]
     if not len(frame):
+        result.failures = [f for f in row_failures if f is not None]
+        result.outcomes = outcomes
         return result
-    expanded = _expand_windows(frame, window=window, auto_window=auto_window)
-    X = expanded.drop(columns=["_source", "_window"])
+    X, source, index = _expand_windows(frame, window=window, hop=hop, auto_window=auto_window)
     runtime = {k: v for k, v in (("cache", cache), ("n_jobs", n_jobs), ("progress", progress))
                if v is not None}
     with config_context(**runtime):
-        pre = precompute(estimator, X)  # every block once; failures per row and block
-    failed = {f.id: f for f in pre.failures}
-    errors = {i: failed[str(item)] for i, item in enumerate(X["id"]) if str(item) in failed}
+        pre = precompute(estimator, X, extractors=model.extractors)  # failures per row, block
+    errors: dict[int, Failure] = {}
+    if pre.failures:
+        failed = {f.id: f for f in pre.failures}
+        errors = {i: failed[str(item)] for i, item in enumerate(X["id"]) if str(item) in failed}
     good_rows = [i for i in range(len(X)) if i not in errors]
     proba = np.full((len(X), len(classes)), np.nan)
     attention = None
     if good_rows:
-        sub = X.iloc[good_rows].reset_index(drop=True)
+        sub = X if len(good_rows) == len(X) else X.iloc[good_rows].reset_index(drop=True)
         with use_tables(pre.tables):  # the model reads the precomputed rows
-            proba[good_rows] = _proba(estimator, sub, classes)
-            attention = _attention_rows(estimator, X, errors)
-    ood, threshold, result.ood = _ood_scores(estimator, pre.tables, X, good_rows)
+            proba[good_rows] = _proba(estimator, sub, classes, model.source)
+            if model.has_attention:
+                attention = _attention_rows(estimator, X, errors)
+    ood, threshold = _ood_scores(model, pre.tables, X, good_rows)
+    result.ood = model.ood_summary if threshold is not None else None
 
-    for k, row in enumerate(frame.to_dict("records")):
-        idx = np.flatnonzero(expanded["_source"].to_numpy() == k)
-        windowed = bool((expanded["_window"].to_numpy()[idx] >= 0).any())
+    ids = [str(i) for i in frame["id"].tolist()]
+    paths = [None if _missing(p) else str(p) for p in frame["path"].tolist()]
+    starts, ends = X["start"].tolist(), X["end"].tolist()
+    window_ids = X["id"].tolist()
+    by_source: list[list[int]] = [[] for _ in range(len(frame))]
+    for i, k in enumerate(source.tolist()):
+        by_source[k].append(i)
+    for k in range(len(frame)):
+        idx = by_source[k]
+        windowed = bool(index[idx[0]] >= 0)
         good = [i for i in idx if i not in errors]
-        path = None if _missing(row.get("path")) else str(row["path"])
+        path = paths[k]
+        failures: list[Failure] = []
         if not good:
             first = errors[idx[0]]
-            result.failures.append(_failure(row["id"], path, first.message, first.block))
+            failures.append(_failure(ids[k], path, first.message, first.block))
+            outcomes[kept[k]] = (None, failures)
             continue
         windows = []
         if windowed:
-            for i in idx:
-                w = expanded.iloc[i]
-                if i in errors:
-                    result.failures.append(
-                        _failure(w["id"], path, errors[i].message, errors[i].block))
-                    continue
-                lab, probs = _entry(labels, proba[i])
+            failures = [_failure(window_ids[i], path, errors[i].message, errors[i].block)
+                        for i in idx if i in errors]
+            shown = smooth_probabilities(proba[good], smooth)
+            for j, i in enumerate(good):
+                lab, probs = _entry(labels, shown[j])
                 windows.append(
-                    {"start": float(w["start"]), "end": float(w["end"]), "label": lab,
-                     "probabilities": probs, **_flags(proba[i], ood[i], threshold, low)}
+                    {"start": float(starts[i]), "end": float(ends[i]), "label": lab,
+                     "probabilities": probs, **_flags(shown[j], ood[i], threshold, low)}
                 )
         mean = proba[good].mean(axis=0)
         lab, probs = _entry(labels, mean)
         score = float(np.median(ood[good])) if threshold is not None else math.nan
-        entry = {"id": str(row["id"]), "path": path, "label": lab, "probabilities": probs,
+        entry = {"id": ids[k], "path": path, "label": lab, "probabilities": probs,
                  **_flags(mean, score, threshold, low), "windows": windows}  # fmt: skip
         if attention is not None:  # attention fusion: the weight each block got
             entry["attention"] = {
                 b: round(float(attention[b].to_numpy()[good].mean()), 4) for b in attention
             }
         result.predictions.append(entry)
-    order = {str(i): k for k, i in enumerate(frame["id"])}
-    result.failures.sort(key=lambda f: order.get(f.id.split("#w")[0], -1))
+        outcomes[kept[k]] = (entry, failures)
+    result.outcomes = outcomes
+    result.failures = [f for _, fs in outcomes for f in fs]
     _warn_flagged(result)
     return result

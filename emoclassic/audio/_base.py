@@ -10,6 +10,11 @@ Input contract (all audio extractors): ``X`` is one of
 * a 2-D numeric array whose rows are waveforms at ``sr`` (uncached; this is what scikit-learn's
   estimator checks feed), or a list of 1-D float arrays of any lengths.
 
+A manifest row may also hold its audio in memory: a :class:`Waveform` (samples at their own
+rate) in a ``waveform`` column, which then wins over ``path``. ``start``/``end`` cut it as
+they cut a file, it is resampled to the extractor's rate as a file is, and it is never cached
+(an array has no identity to key the feature store by), so nothing is written for it.
+
 It also holds the few things several extractors did alike and now do here once: BLAS held to
 one thread while a batch computes (:func:`single_thread_blas`, ``_single_thread_blas``) and
 the check of ``input_features`` that opens ``get_feature_names_out``.
@@ -29,7 +34,7 @@ from ._io import _as_seconds, load_audio, trim_silence
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AudioExtractor", "audio_items"]
+__all__ = ["AudioExtractor", "Waveform", "audio_items"]
 
 _CONTROLLER = None
 
@@ -44,6 +49,63 @@ def single_thread_blas():
 
         _CONTROLLER = ThreadpoolController()
     return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+class Waveform:
+    """Audio already in memory, for a manifest's ``waveform`` column: mono float32 samples
+    at their own sample rate ``sr`` (Hz).
+
+    Why a cell rather than a temporary file: an application that records or receives audio
+    should not have to write it to disk to predict, and the extractors then decode nothing.
+    Build it with :meth:`from_array`, which checks the samples once (one-line
+    :class:`AudioError`) and mixes channels down as a decoded file's are mixed.
+    """
+
+    __slots__ = ("samples", "sr")
+
+    def __init__(self, samples: np.ndarray, sr: int) -> None:
+        self.samples = samples
+        self.sr = sr
+
+    def __repr__(self) -> str:
+        return f"Waveform({self.duration:.3f} s at {self.sr} Hz)"
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.samples.shape[0] / self.sr
+
+    @classmethod
+    def from_array(cls, waveform, sr: int, *, name: str = "waveform") -> Waveform:
+        """Check and convert ``waveform``: a 1-D array, or 2-D with channels on the shorter
+        axis (``(frames, channels)`` as soundfile returns, or ``(channels, frames)`` as librosa
+        does), of finite samples (float in [-1, 1] by convention; integers are scaled from
+        their type's full range) at ``sr`` Hz. Channels are averaged to mono in float32,
+        exactly as a decoded file's are, so the same samples predict the same as their file."""
+        if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr <= 0:
+            raise AudioError(f"{name}: sr={sr!r} must be the sample rate in Hz, a positive "
+                             "integer such as 16000")
+        y = np.asarray(waveform)
+        if y.dtype.kind in "iu":  # PCM integers: full scale = the type's range
+            y = y.astype(np.float32) / float(-np.iinfo(y.dtype).min if y.dtype.kind == "i"
+                                              else np.iinfo(y.dtype).max)
+        elif y.dtype.kind != "f":
+            raise AudioError(f"{name}: samples of type {y.dtype} are not audio; give a float "
+                             "or integer array")
+        if y.ndim == 2:
+            y = y.astype(np.float32, copy=False)
+            y = (y if y.shape[0] >= y.shape[1] else y.T).mean(axis=1)
+        elif y.ndim != 1:
+            raise AudioError(f"{name}: an array of shape {y.shape} is not a waveform; give 1-D "
+                             "samples or 2-D (frames, channels)")
+        y = np.ascontiguousarray(y, dtype=np.float32)
+        if y.size == 0:
+            raise AudioError(f"{name}: the waveform holds no samples; give at least one")
+        if not np.isfinite(y).all():
+            bad = int(np.argmin(np.isfinite(y)))
+            raise AudioError(f"{name}: contains NaN or infinite samples (first at "
+                             f"{bad / int(sr):.3f} s); clean the array")
+        return cls(y, int(sr))
 
 
 def _is_pathlike(x) -> bool:
@@ -63,6 +125,22 @@ def _file_item(item_id: str, path, start, end) -> Item:
     except OSError:
         key = None  # missing/unreadable: not cached, fails with a clear message when computed
     return Item(item_id, key, ("file", path, start_s, end_s))
+
+
+def _array_item(item_id: str, wave: Waveform, start, end) -> Item:
+    """An in-memory row: the ``[start, end)`` seconds of ``wave`` (a view), never cached."""
+    n = wave.samples.shape[0]
+    try:
+        start_s, end_s = _as_seconds(start), _as_seconds(end)
+    except AudioError as exc:
+        return Item(item_id, None, ("error", item_id, str(exc), None))
+    a = int(round((start_s or 0.0) * wave.sr))
+    b = n if end_s is None else min(n, int(round(end_s * wave.sr)))
+    if a < 0 or a >= n or b <= a:
+        why = (f"segment [{start_s}, {end_s}] s is outside the waveform's {n / wave.sr:.3f} s; "
+               "fix start/end")
+        return Item(item_id, None, ("error", item_id, why, None))
+    return Item(item_id, None, ("array", wave.samples[a:b], wave.sr, None))
 
 
 def _missing(value) -> bool:
@@ -91,8 +169,10 @@ def _frame_items(est, X, *, reset: bool = False) -> list[Item]:
     paths = X["path"].tolist()
     starts = X["start"].tolist() if "start" in cols else [None] * n
     ends = X["end"].tolist() if "end" in cols else [None] * n
+    waves = X["waveform"].tolist() if "waveform" in cols else [None] * n
     return [
-        _file_item(i, p, s, e) for i, p, s, e in zip(ids, paths, starts, ends, strict=True)
+        _array_item(i, w, s, e) if isinstance(w, Waveform) else _file_item(i, p, s, e)
+        for i, p, s, e, w in zip(ids, paths, starts, ends, waves, strict=True)
     ]
 
 
@@ -195,6 +275,11 @@ class AudioExtractor(BaseExtractor):
             y = np.asarray(a, dtype=np.float32)
             if not np.isfinite(y).all():
                 raise AudioError(f"{item.id}: waveform contains NaN or inf; clean the input rows")
+            return self._features(self._prepare_wave(y, item.id))
+        if kind == "array":  # a Waveform cell: at its own rate, as a decoded file is
+            from ._io import _resample
+
+            y = _resample(np.asarray(a, dtype=np.float32), int(b), int(self.sr))
             return self._features(self._prepare_wave(y, item.id))
         if kind == "file":
             return self._features_from_file(a, start=b, end=c)

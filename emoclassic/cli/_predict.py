@@ -43,6 +43,7 @@ def _read_text_file(path: Path) -> str:
         "emoclassic predict --model model.joblib recordings/ --format json > predictions.json",
         "emoclassic predict --model model.joblib --manifest new.csv --format csv",
         "emoclassic predict --model model.joblib long_call.wav --window 5",
+        "emoclassic predict --model model.joblib call.wav --window 2 --hop 0.5 --smooth 3",
         "emoclassic predict --model model.joblib --manifest new.csv --extra face=new_face.csv",
     )
 )
@@ -65,6 +66,13 @@ def predict(
     window: Annotated[float | None, typer.Option(help="Window length in seconds: per-window "
                                                  "and whole-file results (files over 30 s are "
                                                  "windowed anyway).", metavar="SECONDS")] = None,
+    hop: Annotated[float | None, typer.Option(help="Seconds from one window's start to the "
+                                              "next (default: the window length; smaller "
+                                              "overlaps windows). Needs --window.",
+                                              metavar="SECONDS")] = None,
+    smooth: Annotated[int | None, typer.Option(help="Average each window's probabilities "
+                                               "with the K-1 windows before it (default: "
+                                               "off).", metavar="K")] = None,
     cache: Annotated[str | None, typer.Option(help="Feature cache folder (default: a temporary "
                                               "one).", metavar="DIR")] = None,
     extra: ExtraOpt = None,
@@ -82,8 +90,10 @@ def predict(
     and low_confidence when its top probability is below --low-confidence. `--format json`
     is the stable machine-readable form (docs/cli.md).
     """
+    from .._windows import check_windows
     from ..exceptions import ConfigError
 
+    check_windows(window, hop, smooth)  # a bad option fails before the model is loaded
     extras = extra_files(extra)
     if text is not None and text_file is not None:
         raise ConfigError("give the transcript once: --text or --text-file, not both")
@@ -103,7 +113,8 @@ def predict(
     estimator, info = load_model(model, trust=trust)
     _say(f"predicting {len(rows)} item(s) with {model.name} ...")
     result = predict_manifest(
-        estimator, rows, info=info, window=window, cache=cache_folder(cache), n_jobs=run.jobs,
+        estimator, rows, info=info, window=window, hop=hop, smooth=smooth,
+        cache=cache_folder(cache), n_jobs=run.jobs,
         progress=run.bars, extra=extras, low_confidence=low_confidence,
     )
     model_info = {

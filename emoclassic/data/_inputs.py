@@ -23,6 +23,7 @@ __all__ = [
     "collect_audio_files",
     "complete_manifest",
     "files_to_manifest",
+    "manifest_from_rows",
     "prediction_inputs",
 ]
 
@@ -60,6 +61,23 @@ def collect_audio_files(paths: list[str | os.PathLike]) -> list[Path]:
     return out
 
 
+#: the schema's columns a prediction manifest may lack, with what they default to
+_DEFAULTS: dict[str, Any] = {
+    "id": None,
+    "path": None,
+    "text": None,
+    "label": None,
+    "label_original": None,
+    "speaker": None,
+    "dialogue_id": None,
+    "utterance_index": None,
+    "split": None,
+    "start": math.nan,
+    "end": math.nan,
+    "corpus": "user",
+}
+
+
 def files_to_manifest(
     files: list[Path],
     *,
@@ -67,47 +85,44 @@ def files_to_manifest(
     speaker: str | None = None,
 ) -> pd.DataFrame:
     """One manifest row per audio file (``id`` = the path as given)."""
-    rows = []
-    for f in files:
-        rows.append(
-            {
-                "id": str(f),
-                "path": str(f.resolve()),
-                "text": text,
-                "label": None,
-                "speaker": speaker,
-                "start": math.nan,
-                "end": math.nan,
-            }
-        )
-    return complete_manifest(pd.DataFrame(rows))
+    return manifest_from_rows(
+        [{"id": str(f), "path": str(Path(f).resolve()), "text": text, "speaker": speaker}
+         for f in files]  # fmt: skip
+    )
+
+
+def manifest_from_rows(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """A complete prediction manifest from row dicts, built in one go.
+
+    Each dict holds some of the schema's columns (the others take their defaults, as in
+    :func:`complete_manifest`) and may hold others (a ``waveform`` cell for audio in memory:
+    :class:`emoclassic.prediction.Waveform`). Why not ``complete_manifest(pd.DataFrame(rows))``:
+    that builds and copies the frame column by column, which a warm single-clip prediction
+    (:class:`emoclassic.Recognizer`) would pay on every call.
+    """
+    names = list(_DEFAULTS) + [k for r in rows for k in r if k not in _DEFAULTS]
+    columns = {c: [r.get(c, _DEFAULTS.get(c)) for r in rows] for c in dict.fromkeys(names)}
+    frame = pd.DataFrame(columns)
+    if not all(isinstance(i, str) and i for i in columns["id"]):
+        if frame["id"].isna().any():
+            frame["id"] = _filled_ids(frame)
+        frame["id"] = frame["id"].astype(str)
+    return frame
+
+
+def _filled_ids(frame: pd.DataFrame) -> list[str]:
+    return [
+        i if isinstance(i, str) and i else (p if isinstance(p, str) else f"row{k}")
+        for k, (i, p) in enumerate(zip(frame["id"], frame["path"], strict=True))
+    ]
 
 
 def complete_manifest(frame: pd.DataFrame) -> pd.DataFrame:
     """Add the schema's columns a prediction manifest may lack, so pipelines find them."""
-    defaults: dict[str, Any] = {
-        "id": None,
-        "path": None,
-        "text": None,
-        "label": None,
-        "label_original": None,
-        "speaker": None,
-        "dialogue_id": None,
-        "utterance_index": None,
-        "split": None,
-        "start": math.nan,
-        "end": math.nan,
-        "corpus": "user",
-    }
-    frame = frame.copy()
-    for col, default in defaults.items():
-        if col not in frame.columns:
-            frame[col] = default
+    missing = {col: default for col, default in _DEFAULTS.items() if col not in frame.columns}
+    frame = frame.assign(**missing) if missing else frame.copy()
     if frame["id"].isna().any():
-        frame["id"] = [
-            i if isinstance(i, str) and i else (p if isinstance(p, str) else f"row{k}")
-            for k, (i, p) in enumerate(zip(frame["id"], frame["path"], strict=True))
-        ]
+        frame["id"] = _filled_ids(frame)
     frame["id"] = frame["id"].astype(str)
     return frame.reset_index(drop=True)
 

@@ -131,6 +131,7 @@ def precompute(
     *,
     variants: bool = True,
     tables: FeatureTables | None = None,
+    extractors: list[tuple[str, BaseExtractor]] | None = None,
 ) -> Precomputed:
     """Extract every feature block of a spec or a (fitted) model for every row of ``manifest``.
 
@@ -141,15 +142,20 @@ def precompute(
     (read by the estimators inside :func:`emoclassic.features.use_tables`, or through
     :func:`emoclassic.features.with_lookups` in a CV) and one :class:`Failure` per row and
     block that could not be computed. Blocks already in ``tables`` are not computed again.
+    ``extractors``: the model's ``(block, extractor)`` pairs when the caller already found them
+    with :func:`block_extractors` (a model kept warm for many predictions), so the estimator is
+    not walked again on every call.
     """
     from ..spec import PipelineSpec, load_spec
 
     t0 = time.perf_counter()
-    if isinstance(model_or_spec, (PipelineSpec, str, dict)) or hasattr(model_or_spec, "__fspath__"):
+    is_spec = isinstance(model_or_spec, (PipelineSpec, str, dict)) or hasattr(model_or_spec,
+                                                                              "__fspath__")
+    if extractors is None and is_spec:
         spec = model_or_spec if isinstance(model_or_spec, PipelineSpec) else load_spec(
             model_or_spec)
         extractors = _spec_extractors(spec, variants=variants)
-    else:
+    elif extractors is None:
         extractors = block_extractors(model_or_spec)
     out = Precomputed(tables=tables if tables is not None else FeatureTables())
     paths = _row_paths(manifest)

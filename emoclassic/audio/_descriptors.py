@@ -229,13 +229,21 @@ def _pitch_track(y: np.ndarray, plan: _Plan, n_frames: int) -> tuple[np.ndarray,
 
 
 def _median5(x: np.ndarray) -> np.ndarray:
-    """5-frame running median in log frequency: removes isolated octave jumps cheaply."""
+    """5-frame running median (edges repeated): removes isolated octave jumps cheaply.
+
+    The median of five by six comparisons (the median of three of ``e``, the larger of the
+    two pairs' minima and the smaller of their maxima) instead of a sort of five shifted
+    copies: 17 against 37 us a clip. A median is one of its values, so taking it in log
+    frequency, as the tracker's octave errors suggest, gives the same value: no logarithm.
+    """
     if x.size < 3:
         return x
-    lg = np.log(np.pad(x, 2, mode="edge"))
     n = x.size
-    stack = np.stack([lg[i : i + n] for i in range(5)])
-    return np.exp(np.sort(stack, axis=0)[2]).astype(np.float32)
+    p = np.pad(x, 2, mode="edge")
+    a, b, c, d, e = (p[i : i + n] for i in range(5))
+    lo = np.maximum(np.minimum(a, b), np.minimum(c, d))
+    hi = np.minimum(np.maximum(a, b), np.maximum(c, d))
+    return np.maximum(np.minimum(e, lo), np.minimum(np.maximum(e, lo), hi)).astype(np.float32)
 
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -344,23 +352,57 @@ def _band_limited(y: np.ndarray, plan: _Plan, *, full: bool = False) -> np.ndarr
     to resampling, and the trimming cut (hence the frame grid) moved by a few samples.
 
     A linear-phase FIR (:func:`~._pooled_plan._lowpass`) by linear convolution
-    (``scipy.signal.oaconvolve``): zero padding before the signal stays zero padding after the
-    filter, exactly, which an FFT brick wall (circular) or an IIR filter (whose state starts
-    at the first sample) would not give. ``full``: the whole convolution, the filter's tails
-    included (``len(y) + taps - 1`` samples; what trimming cuts, so that a clip and the same
-    clip padded with zeros trim to the same samples); else the ``len(y)`` samples aligned with
-    ``y``.
+    (:func:`_fir_full`): zero padding before the signal stays zero padding after the filter,
+    which an FFT brick wall (circular) or an IIR filter (whose state starts at the first
+    sample) would not give. ``full``: the whole convolution, the filter's tails included
+    (``len(y) + taps - 1`` samples; what trimming cuts, so that a clip and the same clip padded
+    with zeros trim to the same samples); else the ``len(y)`` samples aligned with ``y``.
     """
     h = plan.lowpass
     if h is None or y.size == 0:
         return y
-    from scipy.signal import oaconvolve
-
-    out = oaconvolve(y, h)
+    out = _fir_full(y, h)
     if full:
-        return out.astype(np.float32, copy=False)
+        return out
     d = (h.size - 1) // 2
-    return out[d : d + y.size].astype(np.float32, copy=False)
+    return out[d : d + y.size]
+
+
+def _fir_full(y: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """The full linear convolution ``y * h`` (float32), by overlap-save in one batch of FFTs.
+
+    Why not ``scipy.signal.oaconvolve`` (the same algorithm): it transforms its blocks one
+    call at a time at a block length chosen for long filters; here every block of a segment
+    goes through one 2-D ``rfft``/``irfft`` pair at a short block (:func:`_fir_block`, 512
+    samples for the 99-tap band filter): 0.33 against 0.73 ms an EmoDB clip (2.8 s at
+    16 kHz; ``np.convolve``, direct, 0.65-0.85 ms). Equal to ``np.convolve`` in float64
+    within float32 rounding (4e-7 at full scale).
+    """
+    from scipy import fft as sfft
+
+    m = h.size
+    N, H = _fir_block(h.tobytes(), m)
+    step = N - m + 1
+    n = y.size + m - 1
+    nb = -(-n // step)
+    pad = np.zeros(nb * step + N - step + m - 1, dtype=np.float32)
+    pad[m - 1 : m - 1 + y.size] = y
+    blocks = np.lib.stride_tricks.sliding_window_view(pad, N)[::step][:nb]
+    out = sfft.irfft(sfft.rfft(blocks, axis=1) * H, N, axis=1)[:, m - 1 :]
+    return out.reshape(-1)[:n].astype(np.float32, copy=False)
+
+
+@lru_cache(maxsize=8)
+def _fir_block(h_bytes: bytes, m: int) -> tuple[int, np.ndarray]:
+    """Block length (the smallest power of two at least 4x the filter, 512 at least: measured
+    fastest for 99 taps, from 384 to 4 096) and the filter's spectrum at that length."""
+    from scipy import fft as sfft
+
+    h = np.frombuffer(h_bytes, dtype=np.float32, count=m)
+    N = max(512, 1 << int(np.ceil(np.log2(4 * m))))
+    H = sfft.rfft(h, N).astype(np.complex64)
+    H.setflags(write=False)
+    return N, H
 
 
 def _features_of(y: np.ndarray, plan: _Plan, *, trim: bool = False, trim_db: float = 60.0,

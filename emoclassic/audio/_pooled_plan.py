@@ -38,8 +38,11 @@ VQ_NAMES = (*_voice.FORMANT_NAMES, *_voice.HARMONIC_NAMES)
 #: ``_extra_identity``): raise it whenever a change moves any value, so vectors computed by
 #: older code are never read back. 3: band limited to 0.85 x Nyquist (99-tap FIR), silence
 #: trimmed to the sample, level normalised, level and zero-crossing rate from the band-limited
-#: waveform (2: the same with a 147-tap filter, never released).
-FEATURE_DEFINITION = 3
+#: waveform (2: the same with a 147-tap filter, never released). 4: the same definition, the
+#: band filter by batched overlap-save and the pitch median by a comparison network: values
+#: move by float32 rounding only (a roll-off bin in a rare frame), yet cached vectors are
+#: recomputed so that a cache never mixes the two.
+FEATURE_DEFINITION = 4
 # --------------------------------------------------------------------------- the plan
 @dataclass(frozen=True)
 class _Plan:

@@ -27,6 +27,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,18 +57,42 @@ __all__ = ["Prediction", "PredictionBatch", "Recognizer", "WindowPrediction"]
 #: and neighbour searches are too small to share, and idle threads only wait on each other
 #: (on a busy 2-core machine the detector's one-row neighbour search took 60 ms, not 1.5 ms).
 ONE_THREAD_ROWS = 64
-_CONTROLLER = None
+_LOCK = threading.Lock()
+_ACTIVE: dict[str, Any] = {"calls": 0, "limit": None, "controller": None, "modules": 0}
 
 
-def _one_thread():
-    """Context holding BLAS and OpenMP thread pools to one thread (threadpoolctl)."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        import scipy.fft  # noqa: F401 - load every native pool before the controller looks
-        from threadpoolctl import ThreadpoolController
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """BLAS and OpenMP pools held to one thread while a call runs (threadpoolctl).
 
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1)
+    BLAS limits are process-wide, so calls from several threads share one: the first call in
+    sets it and the last one out restores it (nested limits left in another order than
+    entered would leave the process at one thread for good). OpenMP limits belong to the
+    calling thread, so each call sets and restores its own.
+    """
+    with _LOCK:
+        # finding the pools costs milliseconds: again only when modules were imported since
+        # (a model's first call may load torch and its own OpenMP)
+        if _ACTIVE["controller"] is None or _ACTIVE["modules"] != len(sys.modules):
+            import scipy.fft  # noqa: F401 - load every native pool before it looks
+            from threadpoolctl import ThreadpoolController
+
+            _ACTIVE["controller"] = ThreadpoolController()
+            _ACTIVE["modules"] = len(sys.modules)
+        controller = _ACTIVE["controller"]
+        if _ACTIVE["calls"] == 0:
+            _ACTIVE["limit"] = controller.limit(limits=1, user_api="blas")
+        _ACTIVE["calls"] += 1
+    own = controller.limit(limits=1, user_api="openmp")
+    try:
+        yield
+    finally:
+        own.restore_original_limits()
+        with _LOCK:
+            _ACTIVE["calls"] -= 1
+            if _ACTIVE["calls"] == 0:
+                _ACTIVE["limit"].restore_original_limits()
+                _ACTIVE["limit"] = None
 
 
 def _file_ids(path: str | os.PathLike) -> dict[str, str]:

@@ -278,9 +278,9 @@ def test_options_are_checked_and_keyword_only(env):
                                (rec.predict_manifest, 1)):
         params = list(inspect.signature(method).parameters.values())
         assert all(p.kind is p.KEYWORD_ONLY for p in params[positional:]), method.__name__
-    for method in ("load", "__init__"):
+    for method, positional in (("load", 1), ("__init__", 3)):  # load(path), (self, est, info)
         params = list(inspect.signature(getattr(Recognizer, method)).parameters.values())
-        assert all(p.kind is p.KEYWORD_ONLY for p in params[3:]), method
+        assert all(p.kind is p.KEYWORD_ONLY for p in params[positional:]), method
 
 
 def test_load_keeps_the_model_checks(env, tmp_path):
@@ -382,3 +382,40 @@ def test_import_stays_light():
             "assert 'pandas' not in sys.modules; "
             "assert emoclassic.Recognizer.__name__ == 'Recognizer'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_one_thread_limit_is_restored_after_calls_from_several_threads():
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from emoclassic.recognizer import _one_thread
+
+    def pools() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info()]
+
+    before = pools()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def first():
+        with _one_thread():
+            a_in.set()
+            b_in.wait(5)
+            seen.append(pools())
+        a_out.set()
+
+    def second():
+        a_in.wait(5)
+        with _one_thread():  # entered after the first, left after it
+            b_in.set()
+            a_out.wait(5)
+            seen.append(pools())
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(n == 1 for p in seen for n in p), (seen, before)
+    assert pools() == before

@@ -24,6 +24,7 @@ import logging
 import os
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -402,6 +403,39 @@ def _version_notes(saved: dict) -> list[tuple[str, str | None, str | None]]:
     return notes
 
 
+def _feature_notes(saved: Any, estimator: Any, name: str) -> list[str]:
+    """One line per feature block whose configuration now differs from the one in the card.
+
+    A block's configuration includes the version of its feature definition (pooled features'
+    ``definition``) and the identity of external weights; when an upgrade changes either, the
+    loaded model reads features other than those it was fitted on, which nothing else would
+    tell the user.
+    """
+    if not isinstance(saved, list):
+        return []
+    dump = partial(json.dumps, sort_keys=True, default=str)
+    before = [json.loads(dump(c)) for c in saved if isinstance(c, dict)]
+    seen = {dump(c) for c in before}
+    notes = []
+    for now in _unique([_extractor_config(ex) for ex in _feature_blocks(estimator)]):
+        now = json.loads(dump(now))
+        if dump(now) in seen:
+            continue
+        same_class = [c for c in before if c.get("class") == now.get("class")]
+        if not same_class:
+            continue
+        old = max(same_class, key=lambda c: sum(c.get(k) == v for k, v in now.items()))
+        diff = sorted(k for k in set(old) | set(now) if old.get(k) != now.get(k))
+        def _v(config: dict, key: str) -> str:
+            return repr(config[key]) if key in config else "unset"
+
+        shown = ", ".join(f"{k} {_v(old, k)} -> {_v(now, k)}" for k in diff[:3])
+        notes.append(f"{name}: its {now.get('class')} features were computed differently when "
+                     f"it was fitted ({shown}); predictions use today's features: re-fit it "
+                     "with `emoclassic fit` for the figures it was measured with")
+    return notes
+
+
 def load_model(path: str | os.PathLike, *, trust: bool = False) -> tuple[Any, dict]:
     """Load a model saved by :func:`save_model` after checking its model card.
 
@@ -494,6 +528,8 @@ def load_model(path: str | os.PathLike, *, trust: bool = False) -> tuple[Any, di
             f"{model_file}: holds a {type(estimator).__name__}, not a model; give a .joblib "
             "written by `emoclassic fit`"
         )
+    with contextlib.suppress(Exception):  # a note, never a reason not to load
+        warnings_out.extend(_feature_notes(info.get("features"), estimator, model_file.name))
     if info.get("labels") is None:
         info["labels"] = _labels(estimator)
     if info.get("modalities") is None:

@@ -216,6 +216,7 @@ class PreparedModel:
     has_attention: bool
     ood: Any = None
     ood_summary: dict | None = None
+    ood_keys: dict | None = None
 
     @classmethod
     def of(cls, estimator: Any, info: dict | None = None) -> PreparedModel:
@@ -225,6 +226,7 @@ class PreparedModel:
         from .features._precompute import block_extractors
         from .fusion._attention import _attention_step
         from .fusion._extra import _extra_blocks
+        from .ood import block_keys
 
         classes = list(getattr(estimator, "classes_", None) if hasattr(estimator, "classes_")
                        else [])  # fmt: skip
@@ -246,6 +248,7 @@ class PreparedModel:
             has_attention=_attention_step(estimator) is not None,
             ood=ood,
             ood_summary=None if ood is None else ood.summary(),
+            ood_keys=None if ood is None else block_keys(estimator),
         )
 
     @property
@@ -415,7 +418,7 @@ def _ood_scores(model: PreparedModel, tables: Any, X: pd.DataFrame, rows: list[i
     if model.ood is None or not rows:
         return scores, None
     sub = X if len(rows) == len(X) else X.iloc[rows].reset_index(drop=True)
-    judged = model.ood.score(tables, sub)
+    judged = model.ood.score(tables, sub, model.ood_keys)
     scores[rows] = judged.score
     return scores, float(judged.threshold)
 

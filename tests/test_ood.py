@@ -302,3 +302,37 @@ def test_a_large_corpus_is_represented_by_a_sample(fitted):
     assert ood.n_items == 40 and ood.summary()["calibration"]["folds"] == 4
     assert ood.detectors["audio"].n_features_in_ == fitted.est.emoclassic_ood_.detectors[
         "audio"].n_features_in_
+
+
+def test_a_model_keeps_its_flags_after_a_feature_definition_upgrade(fitted, tmp_path, caplog):
+    """The detector's stored table keys carry the feature definition's version; after an
+    upgrade the blocks are looked up by name, and loading says the features changed."""
+    est = joblib.load(fitted.model)
+    ood = est.emoclassic_ood_
+    ood.blocks = {m: [(name, key.replace('"class"', '"definition": -1, "class"'))
+                      for name, key in pairs] for m, pairs in ood.blocks.items()}  # fmt: skip
+    old = tmp_path / "upgraded.joblib"
+    save_model(est, old)
+    card = json.loads(old.with_suffix(".json").read_text())
+    for config in card["features"]:
+        if config.get("class") == "PooledFeatures":
+            config["definition"] = 3  # as fitted by the code before the upgrade
+    old.with_suffix(".json").write_text(json.dumps(card))
+    est, info = load_model(old)
+    (note,) = [w for w in info["warnings"] if "computed differently" in w]
+    assert "PooledFeatures" in note and "definition 3 -> " in note and "emoclassic fit" in note
+    res = predict_manifest(est, files_to_manifest([fitted.files["silence"]]), info=info)
+    (p,) = res.predictions
+    assert p["out_of_distribution"] is True and p["ood_score"] > 1.0
+
+
+def test_an_extractor_pickled_before_a_parameter_existed_gets_its_default():
+    import pickle
+
+    from emoclassic.audio import PooledFeatures
+
+    ext = PooledFeatures("compact")
+    del ext.trim_db  # as pickled by a version without the parameter
+    back = pickle.loads(pickle.dumps(ext))
+    assert back.trim_db == PooledFeatures().trim_db
+    assert back.get_params()["preset"] == "compact" and back._config()["class"] == "PooledFeatures"

@@ -156,6 +156,21 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
         except EmoclassicError as exc:
             return exc
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle; parameters added to the class after the model was saved get their
+        defaults, so that an older saved model still has every parameter ``get_params`` and
+        the cache keys read (without it, its first use raised AttributeError). What the
+        defaults change in the features is told when the model is loaded
+        (:func:`emoclassic.artifacts.load_model` compares the model card's feature
+        configurations with today's)."""
+        super().__setstate__(state)
+        import inspect
+
+        for name, p in inspect.signature(type(self).__init__).parameters.items():
+            if (name != "self" and p.default is not inspect.Parameter.empty
+                    and p.kind is not p.VAR_KEYWORD and name not in self.__dict__):
+                setattr(self, name, p.default)
+
     def _config(self) -> dict:
         """Everything that determines the output values (part of every cache key)."""
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in RUNTIME_PARAMS}

@@ -8,7 +8,7 @@ stored on the estimator as ``emoclassic_ood_`` and read by prediction.
 """
 
 from ._detector import METHODS, OODDetector
-from ._model import MAX_SCORE, ModelOOD, OODScores, fit_model_ood, modality_of
+from ._model import MAX_SCORE, ModelOOD, OODScores, block_keys, fit_model_ood, modality_of
 
-__all__ = ["MAX_SCORE", "METHODS", "ModelOOD", "OODDetector", "OODScores", "fit_model_ood",
-           "modality_of"]
+__all__ = ["MAX_SCORE", "METHODS", "ModelOOD", "OODDetector", "OODScores", "block_keys",
+           "fit_model_ood", "modality_of"]

@@ -28,8 +28,8 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_BLOCK_FEATURES", "MAX_ROWS", "MAX_SCORE", "ModelOOD", "OODScores", "fit_model_ood",
-           "modality_of"]
+__all__ = ["MAX_BLOCK_FEATURES", "MAX_ROWS", "MAX_SCORE", "ModelOOD", "OODScores", "block_keys",
+           "fit_model_ood", "modality_of"]
 
 #: scores above this (a feature beyond float range) are reported as this
 MAX_SCORE = 1e6
@@ -82,6 +82,12 @@ def _model_blocks(estimator: Any) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
+def block_keys(estimator: Any) -> dict[str, str]:
+    """``{block name: table key}`` of a fitted model's judged blocks as its extractors are now
+    (what :meth:`ModelOOD.score` looks the tables up by)."""
+    return {name: key for pairs in _model_blocks(estimator).values() for name, key in pairs}
+
+
 @dataclass
 class OODScores:
     """Combined and per-modality scores of some rows (threshold 1.0; NaN: not judged)."""
@@ -117,20 +123,31 @@ class ModelOOD:
         methods = {d.method for d in self.detectors.values()}
         return methods.pop() if len(methods) == 1 else None
 
-    def matrices(self, tables: Any, manifest: Any) -> dict[str, np.ndarray | None]:
-        """Each modality's feature matrix for the rows of ``manifest`` (None: not in tables)."""
+    def matrices(self, tables: Any, manifest: Any, keys: dict[str, str] | None = None
+                 ) -> dict[str, np.ndarray | None]:  # fmt: skip
+        """Each modality's feature matrix for the rows of ``manifest`` (None: not in tables).
+
+        ``keys``: block name → the table key its extractor has *now* (:func:`block_keys`).
+        The keys stored at fit include the feature definition's version, so after an
+        upgrade that recomputes a block's features under a new version the stored key finds
+        no table, and the model would silently lose its flags; the block's name does not
+        change. Without ``keys`` the stored ones are used.
+        """
         ids = [str(i) for i in manifest["id"]]
+        keys = keys or {}
         out: dict[str, np.ndarray | None] = {}
         for modality, blocks in self.blocks.items():
-            parts = [_table_rows(tables, key, ids) for _, key in blocks]
+            parts = [_table_rows(tables, keys.get(name, key), ids) for name, key in blocks]
             out[modality] = None if any(p is None for p in parts) else np.hstack(parts)
         return out
 
-    def score(self, tables: Any, manifest: Any) -> OODScores:
-        """Scores of the rows of ``manifest`` from the precomputed ``tables``."""
+    def score(self, tables: Any, manifest: Any, keys: dict[str, str] | None = None
+              ) -> OODScores:  # fmt: skip
+        """Scores of the rows of ``manifest`` from the precomputed ``tables`` (``keys``: see
+        :meth:`matrices`)."""
         n = len(manifest)
         by: dict[str, np.ndarray] = {}
-        for modality, X in self.matrices(tables, manifest).items():
+        for modality, X in self.matrices(tables, manifest, keys).items():
             if X is None:
                 logger.debug("out-of-distribution: no %s features in the tables", modality)
                 continue

@@ -196,6 +196,26 @@ def test_manifest_and_corpus_together_is_a_usage_error(env):
 
 
 # --------------------------------------------------------------------------- predict: good input
+def test_predict_with_an_audio_model_imports_no_heavy_package(env):
+    """A cold `predict` with an audio-only model pays for scikit-learn, SciPy and pandas (the
+    model is a scikit-learn pipeline of DataFrames), never for torch, transformers, xgboost,
+    librosa (numba), matplotlib or dask (issue 16, fast start)."""
+    wav = env.corpus["path"].iloc[0]
+    code = (
+        "import json, sys\n"
+        "from emoclassic.cli import main\n"
+        f"sys.argv = ['emoclassic', 'predict', '--model', {str(env.audio_model)!r}, "
+        f"{str(wav)!r}, '--format', 'json', '-q']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'xgboost', "
+        "'librosa', 'numba', 'matplotlib', 'dask', 'opensmile') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout)["predictions"][0]["label"]
+
+
 def test_predict_json_schema(env):
     wav = env.corpus["path"].iloc[0]
     res = run("predict", "--model", env.audio_model, wav, "--format", "json", "-q")

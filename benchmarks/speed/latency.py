@@ -5,7 +5,9 @@ and a fused (audio + MiniLM text) model:
 
 (a) cold whole-process ``emoclassic predict --model M CLIP.wav [--text ...] --format json -q``:
     start-up, imports, model loading (sha256 and version checks), one clip; the median and
-    the best of ``--cold-repeats`` fresh processes, each on a different clip;
+    the best of ``--cold-repeats`` fresh processes, each on a different clip; beside it the
+    floor no cold start can go under: a fresh interpreter importing scikit-learn's pipeline
+    (with SciPy), pandas, soundfile and soxr;
 (b) warm ``Recognizer.predict_file`` on distinct 3 s clips (no clip twice: no result cache
     can stand in for the work): median and p95 of ``--n`` calls after one untimed call;
 (c) ``emoclassic serve``: the same clips POSTed one at a time to a server on 127.0.0.1 (the
@@ -117,6 +119,18 @@ def cold(model: Path, clips: list[str], text: str | None, repeats: int) -> dict:
     out = summary(times)
     return {"n": out["n"], "median_s": round(out["median_ms"] / 1000, 2),
             "best_s": round(out["best_ms"] / 1000, 2)}
+
+
+def import_floor(repeats: int) -> dict:
+    """What a cold ``predict`` cannot avoid: a fresh interpreter importing scikit-learn's
+    pipeline (SciPy comes with it), pandas, soundfile and soxr, then exiting."""
+    argv = [sys.executable, "-c", "import sklearn.pipeline, sklearn.svm, pandas, soundfile, soxr"]
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run(argv, check=True)
+        times.append(time.perf_counter() - t0)
+    return {"median_s": round(statistics.median(times), 2), "best_s": round(min(times), 2)}
 
 
 def imported_heavy(model: Path, clip: str, text: str | None) -> list[str]:
@@ -261,6 +275,9 @@ def main(argv: list[str] | None = None) -> None:
         results: dict = {"machine": bench.machine(), "models": {k: str(v) for k, v in
                                                                 models.items()}}  # fmt: skip
         texts = {"audio": None, "fused": TEXT}
+        results["import_floor"] = import_floor(args.cold_repeats)
+        print(f"import floor (scikit-learn, SciPy, pandas, soundfile, soxr): "
+              f"{json.dumps(results['import_floor'])}", flush=True)
         serve_ok = "serve" not in args.skip and has_command("serve")
         stream_ok = "stream" not in args.skip and has_command("stream")
         for kind, model in models.items():

@@ -19,6 +19,7 @@ from __future__ import annotations
 # The command modules register their commands on the app as they are imported: in this
 # order, the order ``emoclassic --help`` lists them.
 from . import _demo, _pipelines, _features, _cv, _fit, _score, _predict, _info  # noqa: F401
+from . import _stream  # noqa: F401
 from . import _serve  # noqa: F401
 # isort: on
 

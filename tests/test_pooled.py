@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -271,3 +273,51 @@ def test_large_vuv_adds_voiced_and_unvoiced_functionals_to_large():
     xs = vuv.fit_transform([np.zeros(SR, np.float32)])[0]
     voiced_cols = [i for n, i in col.items() if n.startswith("voiced_")]
     assert np.all(xs[voiced_cols] == 0)
+
+
+# --------------------------------------------------------------------------- shared analysis
+def test_blocks_of_one_model_share_the_analysis_of_a_clip_bit_identically(
+        clips, monkeypatch, tmp_path):
+    """Two pooled blocks run one after the other on the same clip (a warm Recognizer) decode,
+    band-limit, trim, frame, transform and track pitch once; the vectors equal those computed
+    apart, a changed file is analysed again, and a batch (block after block) is unchanged."""
+    import emoclassic.audio._descriptors as D
+    import emoclassic.audio._pooled as PP
+
+    a = PooledFeatures("large-vuv", n_mels=26)
+    b = PooledFeatures("rasta-vq", n_mels=26)
+    _, files = clips
+    D._Shared.clear()
+    apart_a, apart_b = a.transform(files), b.transform(files)
+    calls = {"load": 0, "pitch": 0}
+    real_load, real_pitch = PP._load, D._pitch_track
+
+    def load(*args, **kw):
+        calls["load"] += 1
+        return real_load(*args, **kw)
+
+    def pitch(*args, **kw):
+        calls["pitch"] += 1
+        return real_pitch(*args, **kw)
+
+    monkeypatch.setattr(PP, "_load", load)
+    monkeypatch.setattr(D, "_pitch_track", pitch)
+    for k, f in enumerate(files):  # the warm path: block after block on one clip
+        np.testing.assert_array_equal(a.transform([f])[0], apart_a[k])
+        np.testing.assert_array_equal(b.transform([f])[0], apart_b[k])
+    assert calls == {"load": len(files), "pitch": len(files)}
+    # the same path with other samples (a new modification time): analysed again
+    moved = tmp_path / "moved.wav"
+    sf.write(moved, _harmonic(150.0, seconds=0.8), SR)
+    first = b.transform([str(moved)])[0]  # the slot now holds the old samples' analysis
+    sf.write(moved, _harmonic(330.0, seconds=0.8), SR)
+    os.utime(moved, ns=(1, 1))  # whatever the clock's resolution
+    again = b.transform([str(moved)])[0]
+    D._Shared.clear()
+    np.testing.assert_array_equal(again, b.transform([str(moved)])[0])
+    assert not np.array_equal(again, first)
+    # another analysis (other mel bands, no pitch) after these: nothing wrongly shared
+    c = PooledFeatures("logmel-meanstd", n_mels=40)
+    shared = c.transform([files[1]])[0]
+    D._Shared.clear()
+    np.testing.assert_array_equal(shared, c.transform([files[1]])[0])

@@ -32,7 +32,10 @@ nothing else: the recipes are in :mod:`._presets`, the matrices and names they i
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable, Hashable
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -103,22 +106,29 @@ def _top_mean(B: np.ndarray, q: int, largest: bool) -> np.ndarray:
     return S[-q:].mean(axis=0) if largest else S[:q].mean(axis=0)
 
 
+def _power(frames: np.ndarray, plan: _Plan) -> np.ndarray:
+    """Power spectrum ``(n_bins, n)`` float32 of a block of frames, the analysed band only."""
+    from scipy import fft as sfft
+
+    # frequency-major straight from the FFT (along the frames' columns): no transpose copy
+    X = sfft.rfft((frames * plan.window).T, axis=0)[: plan.n_bins]
+    P = X.real * X.real
+    P += X.imag * X.imag
+    P.setflags(write=False)  # may be shared between blocks (_Shared): never changed in place
+    return P
+
+
 def _block_llds(
-    frames: np.ndarray, plan: _Plan, prev_pm: np.ndarray | None
+    P: np.ndarray, plan: _Plan, prev_pm: np.ndarray | None
 ) -> tuple[dict, np.ndarray | None]:
-    """Descriptors of one block of frames, each ``(k, n)`` float32; plus the last norm. spectrum.
+    """Descriptors of one block's power spectrum (:func:`_power`), each ``(k, n)`` float32;
+    plus the last normalised spectrum.
 
     Frequency-major ``(F, n)`` arrays throughout: reductions and cumulative sums over frequency
     then run over contiguous rows, vectorised across frames.
     """
-    from scipy import fft as sfft
-
     g = plan.groups
     out: dict[str, np.ndarray] = {}
-    # frequency-major straight from the FFT (along the frames' columns): no transpose copy
-    X = sfft.rfft((frames * plan.window).T, axis=0)[: plan.n_bins]  # the analysed band only
-    P = X.real * X.real
-    P += X.imag * X.imag  # power (n_bins, n)
     mel = None
     if g & {"logmel", "mfcc", "energy", "rasta"}:
         mel = plan.melfb @ P  # (n_mels, n)
@@ -405,8 +415,49 @@ def _fir_block(h_bytes: bytes, m: int) -> tuple[int, np.ndarray]:
     return N, H
 
 
+class _Shared:
+    """The intermediate results of the segment analysed last on this thread, for the next
+    block of the same model that analyses the same segment the same way.
+
+    A model with two pooled blocks (both recommended specs) decodes, band-limits, trims and
+    normalises each clip, frames it, takes its power spectrum, tracks its pitch and its level
+    twice, identically; a warm application (:class:`emoclassic.Recognizer`, the server) runs
+    the blocks on one clip one after the other, so the second finds all of that here. One
+    slot per thread (the server predicts in a thread pool), holding one segment: a batch,
+    which runs block after block over all rows, only overwrites it. The key names the source
+    (a file by path, segment, size and modification time; an in-memory array by identity,
+    kept referenced while in the slot so that its identity is not reused); each result's name
+    holds everything else it depends on (the plan's analysis parameters, trimming,
+    normalisation; the decoding options). The values are the ones the unshared path computes,
+    so vectors are bit-identical (tests/test_pooled.py). Arrays in the slot are read-only.
+    """
+
+    _local = threading.local()
+
+    @classmethod
+    def get(cls, key: Hashable | None, name: Hashable, compute: Callable[[], Any]) -> Any:
+        if key is None:
+            return compute()
+        slot = getattr(cls._local, "slot", None)
+        if slot is None or slot[0] != key:
+            slot = (key, {})
+            cls._local.slot = slot
+        store = slot[1]
+        if name not in store:
+            value = compute()
+            for a in value if isinstance(value, (tuple, list)) else (value,):
+                if isinstance(a, np.ndarray):
+                    a.setflags(write=False)  # shared: a block that wrote into it would fail
+            store[name] = value
+        return store[name]
+
+    @classmethod
+    def clear(cls) -> None:
+        cls._local.slot = None
+
+
 def _features_of(y: np.ndarray, plan: _Plan, *, trim: bool = False, trim_db: float = 60.0,
-                 normalize: str | None = None) -> np.ndarray:
+                 normalize: str | None = None, share: Hashable | None = None) -> np.ndarray:
     """The preset's feature vector of one mono float32 segment.
 
     In this order: band-limited (:func:`_band_limited`), trimmed (``trim``:
@@ -415,18 +466,32 @@ def _features_of(y: np.ndarray, plan: _Plan, *, trim: bool = False, trim_db: flo
     computed on, the same whatever rate the file was stored at: the cut lands on the first
     sample as loud as the threshold, and what the resamplers change (above the band) would
     otherwise move that sample by a few samples, and every frame with it.
+
+    ``share``: the key of the segment's source, when another block may analyse the same
+    segment next (:class:`_Shared`); None computes everything here.
     """
-    y = _band_limited(np.asarray(y, dtype=np.float32), plan, full=trim)
-    if trim:
-        y = trim_silence(y, plan.sr, top_db=trim_db)
-    y = _normalize(y, normalize, "waveform")
-    pad = _centre_padded(y, plan.n_fft)  # as frame_signal(center=True) pads
+    # everything the shared results depend on besides the source: part of their names
+    how = (plan.sr, plan.n_fft, plan.hop, plan.win, plan.top, plan.f0_min, plan.f0_max,
+           bool(trim), float(trim_db), normalize)
+
+    def prepared():
+        z = _band_limited(np.asarray(y, dtype=np.float32), plan, full=trim)
+        if trim:
+            z = trim_silence(z, plan.sr, top_db=trim_db)
+        z = _normalize(z, normalize, "waveform")
+        if share is not None and np.may_share_memory(z, y):
+            z = z.copy()  # the slot freezes what it holds: never the caller's array
+        return z, _centre_padded(z, plan.n_fft)  # as frame_signal(center=True) pads
+
+    y, pad = _Shared.get(share, ("prepared", how), prepared)
     frames_all = frame_signal(pad, frame_length=plan.n_fft, hop_length=plan.hop, center=False)
     T = frames_all.shape[0]
+    powers = _Shared.get(share, ("power", how), lambda: [
+        _power(frames_all[s : s + _BLOCK], plan) for s in range(0, T, _BLOCK)])
     acc: dict[str, list[np.ndarray]] = {}
     prev = None
-    for s in range(0, T, _BLOCK):
-        block, prev = _block_llds(frames_all[s : s + _BLOCK], plan, prev)
+    for P in powers:
+        block, prev = _block_llds(P, plan, prev)
         for k, v in block.items():
             acc.setdefault(k, []).append(v)
     llds = {k: (v[0] if len(v) == 1 else np.concatenate(v, axis=-1)) for k, v in acc.items()}
@@ -434,7 +499,11 @@ def _features_of(y: np.ndarray, plan: _Plan, *, trim: bool = False, trim_db: flo
     split_vuv = bool(plan.preset.voiced or plan.preset.unvoiced or plan.preset.vq
                      or plan.preset.perturbation)
     if "energy" in plan.groups or has_pitch or split_vuv:
-        rms_db, zcr = _energy_zcr(pad, plan, T, "energy" in plan.groups)
+        # with the zero-crossing rate whenever shared: a block that needs it may come next
+        want_zcr = "energy" in plan.groups
+        rms_db, zcr = _Shared.get(share, ("energy", how), lambda: _energy_zcr(pad, plan, T, True)) \
+            if share is not None else _energy_zcr(pad, plan, T, want_zcr)
+        zcr = zcr if want_zcr else None
         llds["rms_db"] = rms_db
         if zcr is not None:
             llds["energy"] = np.stack([rms_db, llds.pop("loudness"), zcr]).astype(np.float32)
@@ -480,7 +549,7 @@ def _features_of(y: np.ndarray, plan: _Plan, *, trim: bool = False, trim_db: flo
     parts: list[np.ndarray] = [results[b] for b in range(len(mats))]
     f0 = ap = None
     if split_vuv:
-        f0, ap = _pitch_track(y, plan, T)
+        f0, ap = _Shared.get(share, ("pitch", how), lambda: _pitch_track(y, plan, T))
         voiced = _voiced_mask(f0, ap, llds["rms_db"], plan)
         t_all = np.arange(T) / frame_rate
         for blocks, mask in ((plan.preset.voiced, voiced), (plan.preset.unvoiced, ~voiced)):
@@ -498,7 +567,7 @@ def _features_of(y: np.ndarray, plan: _Plan, *, trim: bool = False, trim_db: flo
                              else np.zeros(len(plan.preset.perturbation)))
     if has_pitch:
         if f0 is None:
-            f0, ap = _pitch_track(y, plan, T)
+            f0, ap = _Shared.get(share, ("pitch", how), lambda: _pitch_track(y, plan, T))
         parts.append(_pitch_features(f0, ap, llds["rms_db"], plan, frame_rate))
     out = np.concatenate(parts).astype(np.float32)
     if out.shape[0] != len(plan.names):  # pragma: no cover - a bug, not a user error

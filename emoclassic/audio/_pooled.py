@@ -11,12 +11,15 @@ there because benchmarks import them from this module.
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Hashable
+from contextvars import ContextVar
 
 import numpy as np
 
 from ..exceptions import ConfigError
 from ._base import AudioExtractor, single_thread_blas
-from ._descriptors import _features_of
+from ._descriptors import _features_of, _Shared
 from ._functionals import FUNCTIONALS
 from ._functionals import functionals as functionals  # re-exported (benchmarks)
 from ._io import NORMALIZE_CHOICES, _load, iter_windows, load_windows
@@ -42,6 +45,42 @@ def pooled_features(y: np.ndarray, sr: int = 16000, *, preset: str = "default", 
 
 
 # --------------------------------------------------------------------------- the estimator
+#: the source of the item being computed (see PooledFeatures._compute_one)
+_SOURCE: ContextVar[Hashable | None] = ContextVar("emoclassic_pooled_source", default=None)
+
+
+class _Same:
+    """A key part equal only to itself: an in-memory array by identity, held while keyed."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj) -> None:
+        self.obj = obj
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+
+def _source_key(payload) -> Hashable | None:
+    """Who an item's samples are: a file (path, segment, size, modification time) or an
+    in-memory array (its identity); None for what is not worth sharing."""
+    kind, a, b, c = payload
+    if kind == "file":
+        try:
+            st = os.stat(a)
+        except (OSError, TypeError, ValueError):
+            return None
+        # a missing start/end may be NaN (from a table), which equals nothing, itself included
+        b, c = (None if v is None or v != v else v for v in (b, c))
+        return ("file", os.fspath(a), b, c, st.st_size, st.st_mtime_ns)
+    if kind == "array":
+        return ("array", _Same(a), b)
+    return None
+
+
 class PooledFeatures(AudioExtractor):
     """Pooled spectral, cepstral, energy and pitch statistics: one vector per clip.
 
@@ -193,20 +232,32 @@ class PooledFeatures(AudioExtractor):
     def _prepare_wave(self, y: np.ndarray, name="waveform") -> np.ndarray:
         return y
 
+    def _compute_one(self, item):
+        # the item's source, so that the next block of the model analysing it finds the
+        # shared work done (_descriptors._Shared)
+        token = _SOURCE.set(_source_key(item.payload))
+        try:
+            return super()._compute_one(item)
+        finally:
+            _SOURCE.reset(token)
+
     def _features(self, y: np.ndarray) -> np.ndarray:
         return _features_of(y, self._get_plan(), trim=bool(self.trim),
-                            trim_db=float(self.trim_db), normalize=self.normalize)
+                            trim_db=float(self.trim_db), normalize=self.normalize,
+                            share=_SOURCE.get())
 
     def _features_from_file(self, path: str, *, start=None, end=None) -> np.ndarray:
         limit = float(self.max_duration)
-        y = _load(path, start=start, end=end, max_seconds=limit, **self._load_kwargs())
+        kwargs = self._load_kwargs()
+        y = _Shared.get(_SOURCE.get(), ("decoded", limit, *sorted(kwargs.items())),
+                        lambda: _load(path, start=start, end=end, max_seconds=limit, **kwargs))
         if y is None:  # too long: stream it in windows (nothing was decoded yet)
             return self._windowed(path, start, end)
         if len(y) > limit * self.sr:  # a long file of a format decoded whole: window in memory
             return self._pool(iter_windows(y, int(self.sr), window=float(self.window)))
         return self._features(y)
 
-    def _windowed(self, path, start, end) -> np.ndarray:
+    def _windowed(self, path, start, end) -> np.ndarray:  # unshared: bounded memory first
         """Stream a long segment in windows (bounded memory) and pool their vectors."""
         wins = load_windows(path, sr=int(self.sr), window=float(self.window), start=start,
                             end=end)

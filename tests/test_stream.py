@@ -138,6 +138,16 @@ def test_f32le_and_s32le_stereo_equal_predict_on_their_files(env):
     assert out.lines == windows
 
 
+def test_another_rate_is_resampled_as_its_file_is(env):
+    y = env.y[:int(3.3 * env.sr)]  # its samples taken as 22.05 kHz: 2.39 s
+    wav = env.root / "at22k.wav"
+    sf.write(wav, y, 22050, subtype="PCM_16")
+    out = _stream("--model", env.models["audio"], "--window", W, "--hop", H, "--rate", 22050,
+                  input=y.tobytes())
+    n = _complete(len(y), 22050)
+    assert n == 3 and out.lines == _predict_windows(env.models["audio"], wav)[:n]
+
+
 def test_smoothing_equals_predict_smooth(env):
     out = _stream("--model", env.models["audio"], "--window", W, "--hop", H, "--smooth", 3,
                   input=_wav_stream(env.y.tobytes(), env.sr, 1, 16, known=True))
@@ -217,8 +227,9 @@ def test_a_stream_ending_inside_a_frame_keeps_its_windows_and_fails_in_one_line(
     ([], "mulaw", "encoding (mu-law, 8 bits) is not supported"),
     ([], b"RIFF\xff\xff\xff\xffWAVEfmt ", "ended inside the WAV header"),
     (["--window", "1", "--hop", "2"], b"", "hop=2 is longer than window=1"),
+    (["--duration", "0"], b"", "--duration 0: give a positive number"),
 ], ids=["rate", "sample-format", "channels", "not-wav", "input-format", "wav-rate", "mu-law",
-        "cut-header", "hop"])  # fmt: skip
+        "cut-header", "hop", "duration"])  # fmt: skip
 def test_bad_input_is_one_line_and_exit_2(env, args, data, message):
     if data == "wav16k":
         data = _wav_stream(env.y[:100].tobytes(), 16000, 1, 16)

@@ -104,6 +104,9 @@ def stream(
                           "float samples itself (give --rate/--channels if needed)")
     if device is not None and not mic:
         raise ConfigError("--device chooses a microphone: give --mic too")
+    if duration is not None and not duration > 0:
+        raise ConfigError(f"--duration {duration:g}: give a positive number of seconds "
+                          "(e.g. --duration 60)")
 
     from ..stream._pcm import check_format
 

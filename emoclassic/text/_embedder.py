@@ -29,10 +29,10 @@ from ._context import (
     text_input_tags,
 )
 from ._models import (
-    DTYPES,
     ChainStep,
     ModelRef,
     chain_modules,
+    check_dtype,
     load_sentence_model,
     load_tokenizer,
     model_config,
@@ -173,10 +173,14 @@ class SentenceEmbedder(BaseExtractor):
         Token budget of one input; the target is kept whole, context is cut from the far end.
     missing : "zero" or "error"
         Missing/empty text: a zero vector plus a final ``text_missing`` column, or DataError.
-    dtype : "float32" or "bfloat16"
+    dtype : "float32", "bfloat16" or "int8"
         Precision of the Transformer module (pooling and later modules stay float32). bfloat16
         is ~1.5-2.7x faster on CPUs with AVX512-BF16 or AMX (and on GPUs), slower elsewhere;
-        vectors differ from float32 in the 3rd-4th digit.
+        vectors differ from float32 in the 3rd-4th digit. "int8" (CPU only) quantises the
+        Transformer's Linear layers dynamically (int8 weights, activations quantised per
+        batch; torch's fbgemm/x86 kernels): for fast CPU inference on any x86 machine, at
+        the price of vectors that move more (MiniLM on MELD: see docs/benchmarks.md, "int8
+        MiniLM"). Each dtype has its own cache entries.
     batch_size, device, n_threads, cache, n_jobs, on_error, progress
         How (not what) to compute: batch size of the model, torch device, torch threads
         (None: torch's default), feature store, parallel workers, bad items, progress bar.
@@ -286,8 +290,7 @@ class SentenceEmbedder(BaseExtractor):
             )
         if self.pool_span not in _SPANS:
             raise ConfigError(f"pool_span={self.pool_span!r} is not valid; use one of {_SPANS}")
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype={self.dtype!r} is not valid; use one of {DTYPES}")
+        check_dtype(self.dtype, self.device)
         check_text_options(self.missing, self.context_past, self.context_future)
         for name in ("max_length", "batch_size"):
             value = getattr(self, name)

@@ -29,13 +29,16 @@ __all__ = [
     "ModelRef",
     "default_model_path",
     "ChainStep",
+    "DTYPES",
     "StModule",
     "chain_modules",
+    "check_dtype",
     "load_sentence_model",
     "load_tokenizer",
     "model_config",
     "model_identity",
     "module_chain",
+    "quantize_int8",
     "resolve_model",
     "sentence_dim",
     "set_offline_env",
@@ -485,8 +488,56 @@ def load_tokenizer(ref: ModelRef) -> Any:
         return _TOKENIZERS.setdefault(key, tokenizer)
 
 
-#: compute precisions a text model may run in
-DTYPES = ("float32", "bfloat16")
+#: compute precisions a text model may run in ("int8": dynamic quantisation, CPU only)
+DTYPES = ("float32", "bfloat16", "int8")
+
+
+def check_dtype(dtype: Any, device: Any = "cpu") -> None:
+    """``dtype`` is one of :data:`DTYPES`, and ``"int8"`` runs on the CPU."""
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise ConfigError(f"dtype={dtype!r} is not valid; use one of {DTYPES}")
+    if dtype == "int8" and str(device).split(":")[0] != "cpu":
+        raise ConfigError(
+            f"dtype='int8' runs on the CPU only, not device={str(device)!r}; use device='cpu' "
+            "or dtype='float32' / 'bfloat16'"
+        )
+
+
+def quantize_int8(module: Any) -> None:
+    """Quantise ``module``'s Linear layers to int8 in place, dynamically (CPU only).
+
+    Weights become int8 once, one scale per output channel; activations are quantised on
+    the fly, one scale per call (so per batch: a vector moves a little with the batch it is
+    computed in). Per-channel weights, not torch's per-tensor default: on 300 MELD
+    utterances MiniLM's int8 vectors kept a median cosine of 0.960 to float32 against 0.906
+    (minimum 0.85 against 0.73).
+
+    torch 2.13 marks ``torch.ao.quantization`` deprecated in favour of the separate torchao
+    package (not a dependency), whose CPU path (``torch._int_mm``) measured no faster than
+    float32 here (29 vs 33 ms for a 2048x384 by 384x1536 product, one core, against 9 ms for
+    this fbgemm kernel), so the eager API is used with its deprecation warnings silenced for
+    this one call.
+    """
+    import warnings
+
+    import torch
+
+    try:
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    except ImportError as exc:  # pragma: no cover - a future torch without the eager API
+        raise ConfigError(
+            f"dtype='int8' needs torch.ao.quantization.quantize_dynamic, which torch "
+            f"{torch.__version__} lacks ({exc}); use dtype='float32' or 'bfloat16'"
+        ) from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantiz.*deprecated", category=UserWarning)
+        quantize_dynamic(
+            module,
+            {torch.nn.Linear: per_channel_dynamic_qconfig},
+            dtype=torch.qint8,
+            inplace=True,
+        )
 
 
 def load_sentence_model(
@@ -497,9 +548,10 @@ def load_sentence_model(
     The folder is read by ``sentence_transformers.SentenceTransformer`` itself (local files
     only, no remote code), so its own modules are the ones that run. ``dtype="bfloat16"`` casts
     the Transformer module only: pooling and the modules after it stay in float32.
+    ``dtype="int8"`` quantises the Transformer module's Linear layers (:func:`quantize_int8`;
+    embeddings, LayerNorm, pooling and the modules after it stay float32).
     """
-    if dtype not in DTYPES:
-        raise ConfigError(f"dtype={dtype!r} is not valid; use one of {DTYPES}")
+    check_dtype(dtype, device)
     key = (str(ref.root), str(device), dtype)
     with _LOCK:
         hit = _LOADED.get(key)
@@ -535,7 +587,9 @@ def load_sentence_model(
             "token embeddings; use a BERT-family sentence-transformers folder"
         )
     model.eval()
-    if dtype != "float32":
+    if dtype == "int8":
+        quantize_int8(first.auto_model)
+    elif dtype != "float32":
         first.to(dtype=getattr(torch, dtype))
     logger.info("loaded text model %s from %s on %s (%s)", ref.name, ref.root, device, dtype)
     with _LOCK:

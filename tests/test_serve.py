@@ -206,6 +206,8 @@ def test_text_model_takes_json_and_forms(env):
     status, doc = post_form(env.url["text"], {"audio": ("clip.wav", env.clip.read_bytes()),
                                               "text": env.text})
     assert_one_line_error(status, doc, 400, "only text")
+    status, doc = post_form(env.url["text"], {"audio": ("clip.wav", env.clip.read_bytes())})
+    assert_one_line_error(status, doc, 400, "only text")
 
 
 def test_window_options_from_query_or_form(env):

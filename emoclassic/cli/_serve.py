@@ -9,7 +9,6 @@ import typer
 
 from ._app import EXIT_OK, _examples, app
 from ._options import ModelOpt, RunArgs, Trust, shared_options
-from ._output import _say
 
 #: the default of --max-bytes (emoclassic.serve.DEFAULT_MAX_BYTES, without importing it)
 MAX_BYTES = 25 * 1024 * 1024
@@ -84,10 +83,12 @@ def serve(
         recognizer = Recognizer.load(model, trust=trust, low_confidence=low_confidence)
         service = create_app(recognizer, max_bytes=max_bytes)
         took = warm_up(recognizer)
-        _say(f"serving {model.name} ({', '.join(recognizer.modalities) or 'unknown inputs'}; "
-             f"labels {', '.join(recognizer.labels)}) on {url_of(sock)}"
-             + (f" (warm-up {took * 1000:.0f} ms)" if took is not None else "")
-             + "; Ctrl+C stops")
+        # on stderr even with --quiet: the address is the command's result (--port 0)
+        reads = ", ".join(recognizer.modalities) or "unknown inputs"
+        typer.echo(f"serving {model.name} ({reads}; labels {', '.join(recognizer.labels)}) on "
+                   f"{url_of(sock)}"
+                   + (f" (warm-up {took * 1000:.0f} ms)" if took is not None else "")
+                   + "; Ctrl+C stops", err=True)
         run_server(service, sock, log_level="debug" if run.debug else
                    "warning" if run.quiet else "info", access_log=not run.quiet)
     finally:

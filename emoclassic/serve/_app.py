@@ -246,13 +246,13 @@ def _plan(recognizer: Any, kind: str, fields: dict[str, Part], query: Mapping[st
             "send the clip as multipart form field 'audio' (curl -F audio=@clip.wav"
             + (" -F text='...'" if "text" in mods else "") + ")")
         raise _Refused(400, f"the model reads audio (modalities: {listed}); {how}")
+    if mods and "audio" not in mods and audio is not None:
+        raise _Refused(400, f"the model reads only text (modalities: {listed}); send field "
+                            "'text' without audio")
     if "text" in mods and text is None:
         raise _Refused(400, f"the model reads transcripts (modalities: {listed}); send the "
                             "transcript in field 'text'" + (" with the audio" if "audio" in mods
                                                             else ""))
-    if mods and "audio" not in mods and audio is not None:
-        raise _Refused(400, f"the model reads only text (modalities: {listed}); send field "
-                            "'text' without audio")
     if audio is None:
         if text is None:
             raise _Refused(400, "nothing to predict: send field 'audio' (a clip) or 'text'")

@@ -321,3 +321,23 @@ def test_blocks_of_one_model_share_the_analysis_of_a_clip_bit_identically(
     shared = c.transform([files[1]])[0]
     D._Shared.clear()
     np.testing.assert_array_equal(shared, c.transform([files[1]])[0])
+
+
+def test_blocks_share_the_analysis_of_an_in_memory_waveform_too(clips, monkeypatch):
+    import emoclassic.audio._descriptors as D
+    from emoclassic.audio._base import Waveform
+
+    _, files = clips
+    y, sr = sf.read(files[0], dtype="float32")
+    X = pd.DataFrame({"id": ["w"], "path": [None], "waveform": [Waveform.from_array(y, sr)]})
+    a = PooledFeatures("large-vuv", n_mels=26)
+    b = PooledFeatures("rasta-vq", n_mels=26)
+    D._Shared.clear()
+    apart = b.transform(X)[0]
+    D._Shared.clear()
+    calls = []
+    real = D._pitch_track
+    monkeypatch.setattr(D, "_pitch_track", lambda *a_, **k: calls.append(1) or real(*a_, **k))
+    a.transform(X)
+    np.testing.assert_array_equal(b.transform(X)[0], apart)
+    assert len(calls) == 1

@@ -140,7 +140,9 @@ def _array_item(item_id: str, wave: Waveform, start, end) -> Item:
         why = (f"segment [{start_s}, {end_s}] s is outside the waveform's {n / wave.sr:.3f} s; "
                "fix start/end")
         return Item(item_id, None, ("error", item_id, why, None))
-    return Item(item_id, None, ("array", wave.samples[a:b], wave.sr, None))
+    # the last part names the source (the Waveform and the segment) for blocks that share a
+    # segment's analysis (PooledFeatures): the view itself is new for every block
+    return Item(item_id, None, ("array", wave.samples[a:b], wave.sr, (wave, a, b)))
 
 
 def _missing(value) -> bool:

@@ -76,8 +76,8 @@ def _source_key(payload) -> Hashable | None:
         # a missing start/end may be NaN (from a table), which equals nothing, itself included
         b, c = (None if v is None or v != v else v for v in (b, c))
         return ("file", os.fspath(a), b, c, st.st_size, st.st_mtime_ns)
-    if kind == "array":
-        return ("array", _Same(a), b)
+    if kind == "array" and isinstance(c, tuple) and len(c) == 3:  # (Waveform, first, end)
+        return ("array", _Same(c[0]), c[1], c[2], b)
     return None
 
 

@@ -302,10 +302,21 @@ def test_blocks_of_one_model_share_the_analysis_of_a_clip_bit_identically(
 
     monkeypatch.setattr(PP, "_load", load)
     monkeypatch.setattr(D, "_pitch_track", pitch)
+    D._Shared.clear()
     for k, f in enumerate(files):  # the warm path: block after block on one clip
         np.testing.assert_array_equal(a.transform([f])[0], apart_a[k])
         np.testing.assert_array_equal(b.transform([f])[0], apart_b[k])
     assert calls == {"load": len(files), "pitch": len(files)}
+    D._Shared.clear()  # a small batch (stream's windows), block after block: shared as well
+    np.testing.assert_array_equal(a.transform(files), apart_a)
+    np.testing.assert_array_equal(b.transform(files), apart_b)
+    assert calls == {"load": 2 * len(files), "pitch": 2 * len(files)}
+    monkeypatch.setattr(D, "SHARED_SEGMENTS", 1)  # more rows than it holds: recomputed, equal
+    D._Shared.clear()
+    np.testing.assert_array_equal(a.transform(files), apart_a)
+    np.testing.assert_array_equal(b.transform(files), apart_b)
+    assert calls == {"load": 4 * len(files), "pitch": 4 * len(files)}
+    monkeypatch.undo()
     # the same path with other samples (a new modification time): analysed again
     moved = tmp_path / "moved.wav"
     sf.write(moved, _harmonic(150.0, seconds=0.8), SR)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from functools import lru_cache
 from typing import Any
@@ -416,44 +417,71 @@ def _fir_block(h_bytes: bytes, m: int) -> tuple[int, np.ndarray]:
 
 
 class _Shared:
-    """The intermediate results of the segment analysed last on this thread, for the next
+    """The intermediate results of the segments analysed last on this thread, for the next
     block of the same model that analyses the same segment the same way.
 
     A model with two pooled blocks (both recommended specs) decodes, band-limits, trims and
     normalises each clip, frames it, takes its power spectrum, tracks its pitch and its level
-    twice, identically; a warm application (:class:`emoclassic.Recognizer`, the server) runs
-    the blocks on one clip one after the other, so the second finds all of that here. One
-    slot per thread (the server predicts in a thread pool), holding one segment: a batch,
-    which runs block after block over all rows, only overwrites it. The key names the source
-    (a file by path, segment, size and modification time; an in-memory array by identity,
-    kept referenced while in the slot so that its identity is not reused); each result's name
-    holds everything else it depends on (the plan's analysis parameters, trimming,
-    normalisation; the decoding options). The values are the ones the unshared path computes,
-    so vectors are bit-identical (tests/test_pooled.py). Arrays in the slot are read-only.
+    twice, identically. A warm application (:class:`emoclassic.Recognizer`, the server) runs
+    the blocks on one clip one after the other, and ``stream`` on the few windows that have
+    arrived, so the second block finds all of that here. Per thread (the server predicts in a
+    thread pool), the last :data:`SHARED_SEGMENTS` segments and at most
+    :data:`SHARED_BYTES` of arrays, least recently used first out: a large batch, which runs
+    block after block over all rows, only cycles through it. The key names the source (a file
+    by path, segment, size and modification time; an in-memory array by identity, kept
+    referenced while held so that its identity is not reused); each result's name holds
+    everything else it depends on (the plan's analysis parameters, trimming, normalisation;
+    the decoding options). The values are the ones the unshared path computes, so vectors are
+    bit-identical (tests/test_pooled.py). Arrays held are read-only.
     """
 
     _local = threading.local()
 
     @classmethod
+    def _held(cls) -> OrderedDict:
+        held = getattr(cls._local, "held", None)
+        if held is None:
+            held = cls._local.held = OrderedDict()
+            cls._local.nbytes = 0
+        return held
+
+    @classmethod
     def get(cls, key: Hashable | None, name: Hashable, compute: Callable[[], Any]) -> Any:
         if key is None:
             return compute()
-        slot = getattr(cls._local, "slot", None)
-        if slot is None or slot[0] != key:
-            slot = (key, {})
-            cls._local.slot = slot
-        store = slot[1]
+        held = cls._held()
+        store = held.get(key)
+        if store is None:
+            store = held[key] = {}
+        held.move_to_end(key)
         if name not in store:
             value = compute()
             for a in value if isinstance(value, (tuple, list)) else (value,):
                 if isinstance(a, np.ndarray):
                     a.setflags(write=False)  # shared: a block that wrote into it would fail
+                    cls._local.nbytes += a.nbytes
             store[name] = value
+            while len(held) > 1 and (len(held) > SHARED_SEGMENTS
+                                     or cls._local.nbytes > SHARED_BYTES):
+                _, old = held.popitem(last=False)
+                cls._local.nbytes -= _nbytes(old)
         return store[name]
 
     @classmethod
     def clear(cls) -> None:
-        cls._local.slot = None
+        cls._local.held = None
+
+
+def _nbytes(store: dict) -> int:
+    return sum(a.nbytes for v in store.values()
+               for a in (v if isinstance(v, (tuple, list)) else (v,))
+               if isinstance(a, np.ndarray))  # fmt: skip
+
+
+#: segments (and bytes of arrays) each thread keeps for the next block (:class:`_Shared`):
+#: enough for the windows ``stream`` predicts at once (32)
+SHARED_SEGMENTS = 32
+SHARED_BYTES = 64 * 2**20
 
 
 def _features_of(y: np.ndarray, plan: _Plan, *, trim: bool = False, trim_db: float = 60.0,

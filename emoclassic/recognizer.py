@@ -61,6 +61,24 @@ _LOCK = threading.Lock()
 _ACTIVE: dict[str, Any] = {"calls": 0, "limit": None, "controller": None, "modules": 0}
 
 
+def _take_blas_control() -> None:
+    """Let the calling thread set OpenBLAS's pool (call under ``_LOCK``).
+
+    threadpoolctl >= 3.8 lets only one thread set the process-wide pool of a pthreads
+    OpenBLAS, the first one that did while alive, and silently ignores the others: once the
+    main thread has set a limit (a warm-up, a batch), every call from a worker thread (a
+    server's thread pool) ran BLAS on all cores, 3x slower on a loaded 2-core machine. The
+    limit here is shared by all threads, so whichever sets or restores it takes control first.
+    """
+    try:
+        from threadpoolctl import OpenBLASController
+    except ImportError:  # older threadpoolctl: any thread sets the pool
+        return
+    clear = getattr(OpenBLASController, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+
+
 @contextlib.contextmanager
 def _one_thread() -> Iterator[None]:
     """BLAS and OpenMP pools held to one thread while a call runs (threadpoolctl).
@@ -81,6 +99,7 @@ def _one_thread() -> Iterator[None]:
             _ACTIVE["modules"] = len(sys.modules)
         controller = _ACTIVE["controller"]
         if _ACTIVE["calls"] == 0:
+            _take_blas_control()
             _ACTIVE["limit"] = controller.limit(limits=1, user_api="blas")
         _ACTIVE["calls"] += 1
     own = controller.limit(limits=1, user_api="openmp")
@@ -91,6 +110,7 @@ def _one_thread() -> Iterator[None]:
         with _LOCK:
             _ACTIVE["calls"] -= 1
             if _ACTIVE["calls"] == 0:
+                _take_blas_control()
                 _ACTIVE["limit"].restore_original_limits()
                 _ACTIVE["limit"] = None
 

@@ -352,6 +352,35 @@ def test_concurrent_requests_all_succeed(env):
         assert status == 200 and doc == as_upload(expected[p.name], p.name)
 
 
+def test_worker_threads_hold_blas_to_one_thread():
+    """The server predicts in worker threads after the main thread warmed the model up; the
+    one-thread BLAS limit must hold there too (threadpoolctl lets one thread at a time set
+    OpenBLAS's pool)."""
+    from threadpoolctl import threadpool_info
+
+    from emoclassic.recognizer import _one_thread
+
+    def blas() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas()
+    if not before or max(before) == 1:
+        pytest.skip("BLAS runs on one thread here anyway")
+    with _one_thread():  # the main thread sets and restores the limit first (a warm-up)
+        assert max(blas()) == 1
+    seen = []
+
+    def worker():
+        with _one_thread():
+            seen.append(blas())
+
+    th = threading.Thread(target=worker)
+    th.start()
+    th.join()
+    assert seen and max(seen[0]) == 1
+    assert blas() == before
+
+
 # --------------------------------------------------------------------------- the command
 def _cli(*args):
     result = CliRunner().invoke(cli_app, [str(a) for a in args])

@@ -17,7 +17,7 @@ not behave:
     # fit a small attention-fusion model on the demo corpus and shoot docs/images/serve_page.png
     .venv/bin/python benchmarks/tools/serve_page_check.py --out docs/images/serve_page.png
 
-    # an existing model (with --text for a model that reads transcripts)
+    # an existing model (--text for a model that reads transcripts; no --clip for text alone)
     .venv/bin/python benchmarks/tools/serve_page_check.py --model model.joblib --clip a.wav
 
     # a tiny audio-only model, the upload only, into a temporary folder
@@ -325,6 +325,13 @@ def check_page(url: str, clip: Path, text: str | None, png: Path, *, chromium: s
                         f't.value = {json.dumps(text)}; '
                         f't.dispatchEvent(new Event("input")); }})()')
             out: dict[str, Any] = {"url": url, "health": health}
+            reads_audio = "audio" in health["modalities"]
+            if reads_audio and clip is None:
+                raise CheckFailed("the model reads audio: give --clip")
+            if not reads_audio:  # a text model: the audio controls are hidden, text alone
+                if page.js('!document.getElementById("audio-block").hidden'):
+                    raise CheckFailed("the audio controls show for a model that reads no audio")
+                record, clip, window = False, None, None
             if record:  # Chromium's fake microphone: MediaRecorder, then WAV in the page
                 page.js('document.getElementById("record").click()')
                 page.wait('document.getElementById("record").textContent.includes("Stop")',
@@ -334,14 +341,15 @@ def check_page(url: str, clip: Path, text: str | None, png: Path, *, chromium: s
                 page.wait('document.getElementById("clip-line").textContent.startsWith('
                           '"recording.wav")', "the recording encoded as WAV")
                 out["recording"] = predict_and_read(page, "the recording")
-            page.set_file("#file", clip)
-            page.wait(f'document.getElementById("clip-line").textContent.startsWith('
-                      f'{json.dumps(clip.name)})', "the chosen file")
+            if clip is not None:
+                page.set_file("#file", clip)
+                page.wait(f'document.getElementById("clip-line").textContent.startsWith('
+                          f'{json.dumps(clip.name)})', "the chosen file")
             if window:
                 page.js(f'(() => {{ document.getElementById("options").open = true; '
                         f'document.getElementById("window").value = "{window}"; '
                         f'document.getElementById("hop").value = "{window / 2}"; }})()')
-            state = predict_and_read(page, "the uploaded clip")
+            state = predict_and_read(page, "the uploaded clip" if clip else "the text")
             out["upload"] = state
             if state["label"] not in health["labels"]:
                 raise CheckFailed(f"label {state['label']!r} is not one of {health['labels']}")
@@ -387,13 +395,11 @@ def main(argv: list[str] | None = None) -> int:
             text = text or default_text
         else:
             model, clip = args.model, args.clip
-            if clip is None:
-                sys.exit("--model needs --clip (the audio file to upload)")
         clip = args.clip or clip
         logger.info("model ready (%.1f s); starting the server", time.perf_counter() - t0)
         server = Served(model, work / "server.log")
         try:
-            result = check_page(server.url, clip.resolve(), text,
+            result = check_page(server.url, clip and clip.resolve(), text,
                                 (args.out or work / "serve_page.png").resolve(),
                                 chromium=exe, record=not args.smoke,
                                 window=None if args.smoke else 1.5)

@@ -19,6 +19,7 @@ from emoclassic.data import (
     read_corpus,
     read_cremad,
     read_emodb,
+    read_emovo,
     read_iemocap,
     read_meld,
     read_ravdess,
@@ -253,6 +254,65 @@ def test_savee_audiodata_layout(tmp_path: Path):
     df = read_savee(root)
     assert sorted(df["id"]) == ["DC_a01", "JK_a01", "JK_su05"]
     assert _by_id(df).loc["JK_su05", "speaker"] == "JK"
+
+
+# --------------------------------------------------------------------------- EMOVO
+_EMOVO_SHARED = Path("/work/shared/data/emovo")
+
+
+def test_emovo(tmp_path: Path, caplog):
+    root = tmp_path / "emovo"
+    _wav(root / "audio" / "f1" / "rab-f1-b1.flac")  # the shared copy's layout
+    _wav(root / "audio" / "f1" / "gio-f1-n3.flac")
+    _wav(root / "audio" / "m3" / "pau-m3-d2.wav")
+    _wav(root / "audio" / "m3" / "TRI-m3-l4.wav")  # codes read case-insensitively
+    _wav(root / "audio" / "m3" / "xyz-m3-b1.wav")  # unknown emotion code
+    _wav(root / "audio" / "m3" / "notes.wav")  # malformed name
+    with caplog.at_level(logging.WARNING):
+        df = read_emovo(root)
+    _check_schema(df, "emovo")
+    assert sorted(df["id"]) == ["gio-f1-n3", "pau-m3-d2", "rab-f1-b1", "tri-m3-l4"]
+    rows = _by_id(df)
+    assert rows.loc["rab-f1-b1", "label"] == "anger"
+    assert rows.loc["rab-f1-b1", "label_original"] == "rab"
+    assert rows.loc["rab-f1-b1", "text"] == "Gli operai si alzano presto."
+    assert rows.loc["gio-f1-n3", "label"] == "happiness"
+    assert rows.loc[
+        "pau-m3-d2", ["label", "speaker", "gender", "text_id", "sentence_type"]
+    ].tolist() == ["fear", "m3", "male", "d2", "question"]
+    assert rows.loc["tri-m3-l4", "label"] == "sadness"
+    assert rows.loc["gio-f1-n3", "gender"] == "female"
+    assert rows.loc["pau-m3-d2", "path"].endswith(".wav")
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 2 and any("xyz" in m for m in skipped)
+
+
+def test_emovo_original_layout_and_all_codes(tmp_path: Path):
+    from emoclassic.data._acted import EMOVO_EMOTIONS
+
+    root = tmp_path / "EMOVO"  # the original release: speaker folders, no audio/ level
+    for code in EMOVO_EMOTIONS:
+        _wav(root / "f2" / f"{code}-f2-b2.wav")
+    df = load_corpus(f"emovo:{root}")
+    assert dict(zip(df["label_original"], df["label"], strict=True)) == {
+        "dis": "disgust",
+        "gio": "happiness",
+        "neu": "neutral",
+        "pau": "fear",
+        "rab": "anger",
+        "sor": "surprise",
+        "tri": "sadness",
+    }
+    assert set(df["speaker"]) == {"f2"}
+
+
+@pytest.mark.skipif(not _EMOVO_SHARED.is_dir(), reason="the shared EMOVO copy is absent")
+def test_emovo_shared_copy_counts():
+    df = read_emovo(_EMOVO_SHARED)  # names only: no audio is decoded
+    assert len(df) == 588  # 6 actors x 7 emotions x 14 sentences (its README)
+    assert df["label"].value_counts().eq(84).all() and df["label"].nunique() == 7
+    assert df["speaker"].value_counts().eq(98).all() and df["speaker"].nunique() == 6
+    assert df["text"].notna().all()
 
 
 # --------------------------------------------------------------------------- IEMOCAP
@@ -495,6 +555,7 @@ def test_repair_mojibake(raw: str, fixed: str):
         (read_tess, "OAF_angry"),
         (read_emodb, "03a01Fa"),
         (read_savee, "DC_a01"),
+        (read_emovo, "rab-f1-b1"),
         (read_iemocap, "IEMOCAP_full_release"),
         (read_meld, "train_sent_emo.csv"),
     ],
@@ -519,7 +580,16 @@ def test_many_skips_are_summarised(tmp_path: Path, caplog):
 
 # --------------------------------------------------------------------------- registry
 def test_registry(emodb: Path, cremad: Path, tmp_path: Path):
-    assert set(CORPORA) == {"ravdess", "cremad", "tess", "emodb", "savee", "iemocap", "meld"}
+    assert set(CORPORA) == {
+        "ravdess",
+        "cremad",
+        "tess",
+        "emodb",
+        "savee",
+        "emovo",
+        "iemocap",
+        "meld",
+    }
     assert len(read_corpus("EmoDB", emodb)) == 7
     assert len(read_corpus("CREMA-D", cremad)) == 4
     assert len(load_corpus(f"emodb:{emodb}")) == 7

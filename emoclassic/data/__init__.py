@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_attributes
 
 if TYPE_CHECKING:  # the names below, for type checkers and editors
-    from ._acted import read_cremad, read_emodb, read_ravdess, read_savee, read_tess
+    from ._acted import read_cremad, read_emodb, read_emovo, read_ravdess, read_savee, read_tess
     from ._corpora import CORPORA, load_corpus, load_manifest_or_corpus, read_corpus
     from ._demo import make_demo_corpus, make_scale_corpus
     from ._iemocap import read_iemocap
@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # the names below, for type checkers and editors
 _LAZY = {
     "read_cremad": "_acted",
     "read_emodb": "_acted",
+    "read_emovo": "_acted",
     "read_ravdess": "_acted",
     "read_savee": "_acted",
     "read_tess": "_acted",
@@ -84,6 +85,7 @@ __all__ = [
     "read_tess",
     "read_emodb",
     "read_savee",
+    "read_emovo",
     "read_iemocap",
     "read_meld",
     "read_corpus",

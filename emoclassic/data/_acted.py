@@ -1,9 +1,9 @@
 """Readers of the acted corpora whose labels live in the file names.
 
-RAVDESS, CREMA-D, TESS, EmoDB and SAVEE encode speaker, emotion and (where there is one) the
-sentence in every file name, so each reader is a walk plus a name parser: :func:`_read_named`
-walks, and each reader gives its parser. Files that do not follow the naming are skipped with a
-warning; a folder with no matching file is an error.
+RAVDESS, CREMA-D, TESS, EmoDB, SAVEE and EMOVO encode speaker, emotion and (where there is
+one) the sentence in every file name, so each reader is a walk plus a name parser:
+:func:`_read_named` walks, and each reader gives its parser. Files that do not follow the
+naming are skipped with a warning; a folder with no matching file is an error.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pandas as pd
 from ._labels import is_canonical, to_canonical
 from ._scan import AUDIO_SUFFIXES, SkipLog, finish, require_dir, walk_files
 
-__all__ = ["read_ravdess", "read_cremad", "read_tess", "read_emodb", "read_savee"]
+__all__ = ["read_ravdess", "read_cremad", "read_tess", "read_emodb", "read_savee", "read_emovo"]
 
 
 def _record(path: Path, **fields: Any) -> dict[str, Any]:
@@ -332,3 +332,73 @@ def read_savee(root: str | os.PathLike[str]) -> pd.DataFrame:
         )
 
     return _read_named("savee", folder, SAVEE_LAYOUT, parse)
+
+
+# --------------------------------------------------------------------------- EMOVO
+EMOVO_LAYOUT = (
+    "ROOT/audio/f1/rab-f1-b1.flac (emotion-speaker-sentence; .flac or .wav; "
+    "or ROOT/f1/rab-f1-b1.wav)"
+)
+EMOVO_EMOTIONS = {
+    "dis": "disgust",
+    "gio": "happiness",  # gioia, joy
+    "neu": "neutral",
+    "pau": "fear",  # paura
+    "rab": "anger",  # rabbia
+    "sor": "surprise",  # sorpresa
+    "tri": "sadness",  # tristezza
+}
+#: sentence code -> (type, text), from the corpus paper (Costantini et al., LREC 2014)
+EMOVO_SENTENCES = {
+    "b1": ("short", "Gli operai si alzano presto."),
+    "b2": ("short", "I vigili sono muniti di pistola."),
+    "b3": ("short", "La cascata fa molto rumore."),
+    "l1": ("long", "L'autunno prossimo Tony partirà per la Spagna nella prima metà di ottobre."),
+    "l2": ("long", "Ora prendo la felpa di là ed esco per fare una passeggiata."),
+    "l3": ("long", "Un attimo dopo s'è incamminato ... ed è inciampato."),
+    "l4": ("long", "Vorrei il numero telefonico del Signor Piatti."),
+    "n1": ("nonsense", "La casa forte vuole col pane."),
+    "n2": ("nonsense", "La forza trova il passo e l'aglio rosso."),
+    "n3": ("nonsense", "Il gatto sta scorrendo nella pera"),
+    "n4": ("nonsense", "Insalata pastasciutta coscia d'agnello limoncello."),
+    "n5": ("nonsense", "Uno quarantatré dieci mille cinquantasette venti."),
+    "d1": ("question", "Sabato sera cosa farà?"),
+    "d2": ("question", "Porti con te quella cosa?"),
+}
+_EMOVO_NAME = re.compile(r"^([a-z]{3})-([fm]\d)-([a-z]\d)$", re.IGNORECASE)
+
+
+def read_emovo(root: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read EMOVO (Italian): ``<emotion>-<speaker>-<sentence>`` names, e.g. ``rab-f1-b1``.
+
+    The files may sit in ``audio/<speaker>/`` (the shared copy), ``<speaker>/`` (the original
+    release) or anywhere below ROOT. Emotion codes: dis disgust, gio happiness (joy), neu
+    neutral, pau fear, rab anger, sor surprise, tri sadness. ``speaker`` = the actor code
+    (f1..f3, m1..m3); ``text`` = the Italian sentence of the sentence code.
+    """
+    folder = require_dir(root, "emovo", EMOVO_LAYOUT)
+
+    def parse(path: Path, skips: SkipLog) -> dict[str, Any] | None:
+        match = _EMOVO_NAME.match(path.stem)
+        if match is None:
+            skips.skip(path, "name is not emotion-speaker-sentence (e.g. rab-f1-b1)")
+            return None
+        emotion, speaker, sentence = (part.lower() for part in match.groups())
+        if emotion not in EMOVO_EMOTIONS or sentence not in EMOVO_SENTENCES:
+            skips.skip(path, f"unknown emotion {emotion!r} or sentence {sentence!r} code")
+            return None
+        kind, text = EMOVO_SENTENCES[sentence]
+        return _record(
+            path,
+            id=f"{emotion}-{speaker}-{sentence}",
+            text=text,
+            label=EMOVO_EMOTIONS[emotion],
+            label_original=emotion,
+            speaker=speaker,
+            text_id=sentence,
+            sentence_type=kind,
+            gender="female" if speaker.startswith("f") else "male",
+        )
+
+    extra = ("text_id", "sentence_type", "gender")
+    return _read_named("emovo", folder, EMOVO_LAYOUT, parse, extra_columns=extra)

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from ..exceptions import ConfigError
-from ._acted import read_cremad, read_emodb, read_ravdess, read_savee, read_tess
+from ._acted import read_cremad, read_emodb, read_emovo, read_ravdess, read_savee, read_tess
 from ._iemocap import read_iemocap
 from ._manifest import read_manifest
 from ._meld import read_meld
@@ -23,6 +23,7 @@ CORPORA: dict[str, Callable[..., pd.DataFrame]] = {
     "tess": read_tess,
     "emodb": read_emodb,
     "savee": read_savee,
+    "emovo": read_emovo,
     "iemocap": read_iemocap,
     "meld": read_meld,
 }

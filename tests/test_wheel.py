@@ -61,6 +61,7 @@ def test_wheel_ships_the_specs_and_licence(installed):
     names = zipfile.ZipFile(wheel).namelist()
     assert "emoclassic/pipelines/recommended-audio.toml" in names
     assert "emoclassic/pipelines/demo.toml" in names
+    assert "emoclassic/serve/page.html" in names  # the server's page is package data
     meta = next(n for n in names if n.endswith(".dist-info/METADATA"))
     text = zipfile.ZipFile(wheel).read(meta).decode()
     assert "License-Expression: BSD-3-Clause" in text

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..exceptions import AudioError, DataError
 from ..features import BaseExtractor, Item, file_identity
-from ._io import _as_seconds, load_audio, trim_silence
+from ._io import _as_seconds, integer_pcm_to_float, load_audio, trim_silence
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +87,7 @@ class Waveform:
                              "integer such as 16000")
         y = np.asarray(waveform)
         if y.dtype.kind in "iu":  # PCM integers: full scale = the type's range
-            y = y.astype(np.float32) / float(-np.iinfo(y.dtype).min if y.dtype.kind == "i"
-                                              else np.iinfo(y.dtype).max)
+            y = integer_pcm_to_float(y)
         elif y.dtype.kind != "f":
             raise AudioError(f"{name}: samples of type {y.dtype} are not audio; give a float "
                              "or integer array")

@@ -204,6 +204,13 @@ def _read_fallback(
     return np.ascontiguousarray(y, dtype=np.float32), int(sr_native)
 
 
+def integer_pcm_to_float(y: np.ndarray) -> np.ndarray:
+    """Integer PCM samples as float32 scaled by their type's range (full scale = 1, as
+    libsndfile reads a file): the one rule for arrays (``Waveform``) and streams alike."""
+    info = np.iinfo(y.dtype)
+    return y.astype(np.float32) / float(-info.min if y.dtype.kind == "i" else info.max)
+
+
 def _check_finite(p: Path, data: np.ndarray, offset_s: float, sr_native: int) -> None:
     if not np.isfinite(data).all():
         bad = int(np.argmin(np.isfinite(data).all(axis=-1)))

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .._windows import StreamWindows, check_windows
+from ..audio._io import integer_pcm_to_float
 from ..exceptions import DataError, EmoclassicError
 
 __all__ = ["MAX_BATCH", "StreamPredictions", "check_stream_model", "stream_predictions"]
@@ -107,8 +108,7 @@ def _mono(chunk: Any) -> np.ndarray:
     channels in float32 (as a decoded file's are); integer PCM scaled from its type's range."""
     y = np.asarray(chunk)
     if y.dtype.kind in "iu":
-        y = y.astype(np.float32) / float(-np.iinfo(y.dtype).min if y.dtype.kind == "i"
-                                          else np.iinfo(y.dtype).max)
+        y = integer_pcm_to_float(y)
     elif y.dtype.kind != "f":
         raise DataError(f"stream: a chunk of type {y.dtype} is not audio; give float or integer "
                         "samples")

@@ -188,11 +188,13 @@ def test_manifest_with_unknown_label_column(env):
     assert not (env.root / "x.joblib").exists()
 
 
-def test_manifest_and_corpus_together_is_a_usage_error(env):
-    res = run("fit", "--manifest", env.manifest, "--corpus", f"emodb:{env.root}",
+def test_manifest_and_a_bad_corpus_together(env):
+    """--manifest and --corpus combine (tests/test_multi_corpus.py); a folder that does not
+    hold the corpus is still one error line."""
+    res = run("fit", "--manifest", env.manifest, "--corpus", f"emodb:{env.root / 'nowhere'}",
               "--pipeline", env.audio_spec)
     assert res.code == 2
-    assert "not both" in _one_error_line(res.err)
+    assert "emodb folder not found" in _one_error_line(res.err)
 
 
 # --------------------------------------------------------------------------- predict: good input

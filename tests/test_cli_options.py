@@ -51,7 +51,8 @@ def test_the_command_gets_the_groups_as_dataclasses():
         return 0
 
     params = list(command.__signature__.parameters)
-    assert params == ["name", "manifest", "corpus", "jobs", "cache", "label_column",
+    assert params == ["name", "manifest", "corpus", "label_map", "classes", "jobs", "cache",
+                      "label_column",
                       "text_column", "path_column", "speaker_column", "quiet", "debug"]
     defaults = {n: p.default for n, p in command.__signature__.parameters.items()
                 if n != "name"}

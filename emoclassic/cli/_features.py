@@ -75,7 +75,8 @@ def _cached_result(feature_set: str, options_of, data: DataArgs, run: RunArgs, o
     from ..exceptions import EmoclassicError
     from ..features import FEATURE_FILE_SUFFIXES, cached_extraction
 
-    if data.manifest is None or run.cache_dir is None or run.backend != "local":
+    manifest = data.single_manifest  # several inputs, a label map or --classes: the normal path
+    if manifest is None or run.cache_dir is None or run.backend != "local":
         return None
     if out.suffix.lower() not in FEATURE_FILE_SUFFIXES:
         return None
@@ -84,7 +85,7 @@ def _cached_result(feature_set: str, options_of, data: DataArgs, run: RunArgs, o
     except EmoclassicError:
         return None
     return cached_extraction(
-        feature_set, options, data.manifest, cache=run.cache_dir,
+        feature_set, options, manifest, cache=run.cache_dir,
         label_column=data.label_column, text_column=data.text_column,
         path_column=data.path_column, speaker_column=data.speaker_column,
         require_labels=False, check_files=False,

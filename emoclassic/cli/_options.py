@@ -2,16 +2,18 @@
 
 Two groups recur on most commands:
 
-* data selection, ``--manifest``/``--corpus`` and the manifest's column names, handed to a
-  command as one :class:`DataArgs` (whose :meth:`DataArgs.load` reads the rows);
+* data selection, ``--manifest``/``--corpus`` (repeatable), ``--label-map``/``--classes`` and
+  the manifest's column names, handed to a command as one :class:`DataArgs` (whose
+  :meth:`DataArgs.load` reads and combines the rows);
 * the run tail, ``--jobs``, ``--cache``, ``--backend``/``--scheduler``, ``--format``,
   ``--progress`` where the command has them and ``--quiet``/``--debug`` on all, handed as one
   :class:`RunArgs` once logging and the output format are set up.
 
 A command takes parameters named ``data`` and ``run`` and is decorated with
 :func:`shared_options`, which puts the groups' options into the signature Typer reads
-(``__signature__``): ``--manifest``/``--corpus`` where ``data`` stands, the run tail after the
-command's own options, then the column names, then ``--quiet``/``--debug``.
+(``__signature__``): ``--manifest``/``--corpus``/``--label-map``/``--classes`` where ``data``
+stands, the run tail after the command's own options, then the column names, then
+``--quiet``/``--debug``.
 """
 
 from __future__ import annotations
@@ -24,8 +26,6 @@ from pathlib import Path
 from typing import Annotated, Any, get_type_hints
 
 import typer
-
-from ..exceptions import DataError
 
 DEFAULT_OUT = Path("artifacts")
 DEFAULT_CACHE = "artifacts/cache"
@@ -60,14 +60,27 @@ ModelOpt = Annotated[
 
 # --------------------------------------------------------------------------- data selection
 ManifestOpt = Annotated[
-    Path | None,
-    typer.Option("--manifest", "-m", help="Manifest file (.csv, .tsv, .jsonl).", metavar="M"),
+    list[Path] | None,
+    typer.Option("--manifest", "-m", help="Manifest file (.csv, .tsv, .jsonl); repeat for "
+                 "several (rows keep their corpus column, else the file stem).", metavar="M"),
 ]
 CorpusOpt = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option("--corpus", help="A corpus folder as NAME:DIR, e.g. emodb:data/emodb; "
-                 "reader options in brackets: iemocap[classes=6]:DIR.",
+                 "reader options in brackets: iemocap[classes=6]:DIR. Repeat for several.",
                  metavar="NAME:DIR"),
+]
+LabelMapOpt = Annotated[
+    str | None,
+    typer.Option("--label-map", help="Map manifest labels onto the canonical emotions: a "
+                 "CSV/JSON file of original,canonical or inline angry=anger,sad=sadness.",
+                 metavar="FILE|A=B,..."),
+]
+ClassesOpt = Annotated[
+    str | None,
+    typer.Option("--classes", help="Label space of the data: shared (the classes every "
+                 "corpus has; the default), union, or a list a,b,c. Rows outside are dropped "
+                 "and counted.", metavar="shared|union|A,B,C"),
 ]
 LabelCol = Annotated[str, typer.Option(help="Manifest column holding the labels.")]
 TextCol = Annotated[str, typer.Option(help="Manifest column holding the transcripts.")]
@@ -146,40 +159,73 @@ def cache_folder(cache: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class DataArgs:
-    """Where a command's utterances come from: ``--manifest`` or ``--corpus``, and the names of
-    the manifest's columns."""
+    """Where a command's utterances come from: ``--manifest`` and ``--corpus`` (each
+    repeatable, combined by :func:`emoclassic.data.load_inputs`), the label map and label
+    space across them, and the names of the manifests' columns."""
 
     manifest: ManifestOpt = None
     corpus: CorpusOpt = None
+    label_map: LabelMapOpt = None
+    classes: ClassesOpt = None
     label_column: LabelCol = "label"
     text_column: TextCol = "text"
     path_column: PathCol = "path"
     speaker_column: SpeakerCol = "speaker"
 
     @property
+    def manifests(self) -> tuple[Path, ...]:
+        """The ``--manifest`` files (one Path given directly counts as one)."""
+        if self.manifest is None:
+            return ()
+        if isinstance(self.manifest, str | Path):
+            return (Path(self.manifest),)
+        return tuple(Path(m) for m in self.manifest)
+
+    @property
+    def corpora(self) -> tuple[str, ...]:
+        """The ``--corpus`` specs (one string given directly counts as one)."""
+        if self.corpus is None:
+            return ()
+        if isinstance(self.corpus, str):
+            return (self.corpus,)
+        return tuple(self.corpus)
+
+    @property
     def given(self) -> bool:
-        return self.manifest is not None or self.corpus is not None
+        return bool(self.manifests or self.corpora)
+
+    @property
+    def single_manifest(self) -> Path | None:
+        """The one ``--manifest`` when it is the whole data, read as it is (no corpus, label
+        map or class choice to apply); else None."""
+        plain = not self.corpora and self.label_map is None and self.classes is None
+        return self.manifests[0] if plain and len(self.manifests) == 1 else None
 
     def load(self, *, require_labels: bool = True, check_files: bool = True):
-        """The rows of ``--manifest`` or ``--corpus``. ``check_files=False`` leaves missing
-        audio files to the batch (listed as failed items) instead of refusing the manifest."""
-        from ..data import load_manifest_or_corpus
+        """The rows of every ``--manifest`` and ``--corpus``, on one label space (what was
+        dropped rides in ``frame.attrs["emoclassic_combine"]``). ``check_files=False`` leaves
+        missing audio files to the batch (listed as failed items) instead of refusing the
+        manifest."""
+        from ..data import load_inputs
+        from ..exceptions import ConfigError
 
-        options: dict[str, Any] = {}
-        if self.manifest is not None:
-            options = {
-                "label_column": self.label_column,
-                "text_column": self.text_column,
-                "path_column": self.path_column,
-                "speaker_column": self.speaker_column,
-                "require_labels": require_labels,
-                "check_files": check_files,
-            }
-        frame = load_manifest_or_corpus(manifest=self.manifest, corpus=self.corpus, **options)
-        if not len(frame):
-            raise DataError(
-                f"{self.manifest or self.corpus}: no utterances; check the manifest or the folder"
-            )
+        columns = {
+            "label_column": self.label_column,
+            "text_column": self.text_column,
+            "path_column": self.path_column,
+            "speaker_column": self.speaker_column,
+        }
+        if not self.manifests:
+            for option, value in columns.items():
+                default = option.removesuffix("_column")
+                if value != default:
+                    flag = "--" + option.replace("_", "-")
+                    raise ConfigError(f"{flag} {value} applies to manifest files only; drop it "
+                                      "with --corpus")
+        frame, _ = load_inputs(
+            self.manifests, self.corpora, classes=self.classes, label_map=self.label_map,
+            require_labels=require_labels, check_files=check_files, **columns,
+        )
         return frame
 
 
@@ -215,7 +261,7 @@ class RunArgs:
         self.bars = _output(self.fmt, self.progress)
 
 
-_DATA_HEAD = ("manifest", "corpus")  # where the command's `data` parameter stands
+_DATA_HEAD = ("manifest", "corpus", "label_map", "classes")  # where `data` stands
 _DATA_COLUMNS = tuple(f.name for f in fields(DataArgs) if f.name not in _DATA_HEAD)
 _ALWAYS = ("quiet", "debug")
 _OPTIONAL = tuple(f.name for f in fields(RunArgs) if f.init and f.name not in _ALWAYS)

@@ -19,6 +19,13 @@ from .._lazy import lazy_attributes
 
 if TYPE_CHECKING:  # the names below, for type checkers and editors
     from ._acted import read_cremad, read_emodb, read_emovo, read_ravdess, read_savee, read_tess
+    from ._combine import (
+        CombineReport,
+        combine_manifests,
+        load_inputs,
+        parse_classes,
+        read_label_map,
+    )
     from ._corpora import CORPORA, load_corpus, load_manifest_or_corpus, read_corpus
     from ._demo import make_demo_corpus, make_scale_corpus
     from ._iemocap import read_iemocap
@@ -46,6 +53,11 @@ _LAZY = {
     "read_ravdess": "_acted",
     "read_savee": "_acted",
     "read_tess": "_acted",
+    "CombineReport": "_combine",
+    "combine_manifests": "_combine",
+    "load_inputs": "_combine",
+    "parse_classes": "_combine",
+    "read_label_map": "_combine",
     "CORPORA": "_corpora",
     "load_corpus": "_corpora",
     "load_manifest_or_corpus": "_corpora",
@@ -91,6 +103,11 @@ __all__ = [
     "read_corpus",
     "load_corpus",
     "load_manifest_or_corpus",
+    "combine_manifests",
+    "load_inputs",
+    "read_label_map",
+    "parse_classes",
+    "CombineReport",
     "make_demo_corpus",
     "make_scale_corpus",
     "AUDIO_EXTENSIONS",

@@ -26,6 +26,7 @@ from ._metrics import calibration_summary, chance_metrics, compute_metrics
 from ._search import _attention_report, _evaluate, _majority, _most_frequent, _uses_speaker_norm
 from ._splits import (
     LABEL,
+    _combined,
     _groups,
     _outer_splits,
     _prepare,
@@ -265,6 +266,7 @@ def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
             "group_column": column,
             "failed": failed,
             "n_failed": len(bad),
+            **_combined(manifest),
         },
         predictions=_predictions(df["id"], y, y_pred, fold_of, proba, labels),
         calibration=calibration,

@@ -69,6 +69,19 @@ def _prepare(manifest: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return df, int(missing.sum())
 
 
+def _combined(manifest: pd.DataFrame) -> dict:
+    """The cv report's ``data`` keys on how the inputs were combined
+    (:func:`emoclassic.data.combine_manifests`): ``dropped`` {corpus: {label: n}} (the rows
+    outside the label space) and ``label_space`` {mode, classes}; {} for a plain frame."""
+    info = getattr(manifest, "attrs", {}).get("emoclassic_combine")
+    if not isinstance(info, dict):
+        return {}
+    return {
+        "dropped": {str(c): dict(v) for c, v in (info.get("dropped") or {}).items()},
+        "label_space": {"mode": info.get("mode"), "classes": list(info.get("classes") or [])},
+    }
+
+
 def _groups(df: pd.DataFrame, column: str) -> np.ndarray | None:
     """Group ids of the outer folds (None when the column is absent or empty)."""
     return group_ids(df, column, warn=True)

@@ -11,7 +11,7 @@ of both are compared, and a warm feature-store rerun of ours is timed in a proce
 The text quality on MELD is ``benchmarks/quality/text.py``.
 
     .venv/bin/python benchmarks/speed/text.py [--n 2000] [--threads 2] [--batch-size 64]
-        [--repeats 2] [--dtypes float32,bfloat16]
+        [--repeats 2] [--dtypes float32,bfloat16,int8]
     .venv/bin/python benchmarks/speed/text.py --smoke   # 16 demo sentences, float32, 1 repeat
 
 Results print as markdown rows and are saved to ``--out`` (JSON).
@@ -72,6 +72,10 @@ t_import = time.perf_counter()
 model = SentenceTransformer(args["model"], device="cpu", local_files_only=True)
 if args["dtype"] == "bfloat16":
     model.to(torch.bfloat16)
+elif args["dtype"] == "int8":  # what SentenceEmbedder(dtype="int8") does to the Transformer
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    quantize_dynamic(model[0].auto_model, {torch.nn.Linear: per_channel_dynamic_qconfig},
+                     dtype=torch.qint8, inplace=True)
 model.encode(texts[:1], batch_size=args["batch_size"], show_progress_bar=False)
 t_ready = time.perf_counter()
 c = time.process_time()
@@ -210,7 +214,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2, help="best of")
-    parser.add_argument("--dtypes", default="float32,bfloat16", help="compute precisions")
+    parser.add_argument("--dtypes", default="float32,bfloat16",
+                        help="compute precisions (float32, bfloat16, int8)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("artifacts/bench_text_speed.json"))
     args = bench.parse_args(parser, argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -301,3 +301,24 @@ def test_pickle_stays_small_and_import_stays_light(cls_dense):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_identity_follows_a_folder_edited_in_place(cls_dense, tmp_path):
+    """The identity and module chain are remembered per process, checked by the files' size
+    and modification time: an edit in place (same folder) is seen at once."""
+    import os
+
+    folder = tmp_path / "in_place"
+    shutil.copytree(cls_dense, folder)
+    before = model_identity(folder)
+    assert model_identity(folder) == before  # remembered
+    cfg_file = folder / "1_Pooling" / "config.json"
+    cfg = json.loads(cfg_file.read_text())
+    cfg["pooling_mode"] = "mean"
+    cfg_file.write_text(json.dumps(cfg))
+    st = cfg_file.stat()
+    os.utime(cfg_file, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # whatever the clock
+    after = model_identity(folder)
+    assert after["sha256"] != before["sha256"] and after["modules"][1] == "Pooling(mean)"
+    after["modules"].append("changed by the caller")
+    assert model_identity(folder)["modules"][-1] != "changed by the caller"  # a copy

@@ -278,6 +278,14 @@ def _training_summary(manifest: Any) -> dict | None:
         if column in getattr(manifest, "columns", ()):
             counts = manifest[column].dropna().astype(str).value_counts().sort_index()
             summary[key] = {str(k): int(v) for k, v in counts.items()}
+    combined = getattr(manifest, "attrs", {}).get("emoclassic_combine")
+    if isinstance(combined, dict):  # several inputs (emoclassic.data.combine_manifests)
+        summary["combined"] = {
+            "label_space": {"mode": combined.get("mode"),
+                            "classes": list(combined.get("classes") or [])},
+            "dropped": {str(c): dict(v) for c, v in (combined.get("dropped") or {}).items()},
+            "label_map": dict(combined.get("label_map") or {}),
+        }  # fmt: skip
     return summary
 
 

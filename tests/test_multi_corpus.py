@@ -278,6 +278,18 @@ def test_cli_cv_on_two_manifests_and_a_corpus(inputs):
     assert data["classes"] == {label: 3 * n for label in shared}
     assert data["groups"] == {"emovo": 3 * n, "mine": 3 * n, "other": 3 * n}
 
+    model = inputs["out"] / "model.joblib"  # the model card keeps how the inputs were combined
+    result = _run(
+        "fit", "--pipeline", spec, "--manifest", inputs["mine"], "--manifest", inputs["other"],
+        "--corpus", f"emovo:{inputs['emovo']}", "--label-map", "angry=anger,sad=sadness",
+        "--out", model, "--cache", inputs["out"] / "cache", "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    combined = json.loads(model.with_suffix(".json").read_text())["training_data"]["combined"]
+    assert combined["label_space"] == {"mode": "shared", "classes": shared}
+    assert combined["dropped"] == data["dropped"]
+    assert combined["label_map"] == {"angry": "anger", "sad": "sadness"}
+
     label_map = inputs["out"] / "map.json"  # the same map from a file; features from the cache
     label_map.write_text('{"angry": "anger", "sad": "sadness"}')
     result = _run(

@@ -536,3 +536,10 @@ def test_demo_end_to_end(tmp_path):
     assert pred["predictions"] and not pred["failures"]
     assert run("info", out / "model.joblib").code == 0
     assert os.listdir(out / "corpus")
+
+
+def test_the_cli_default_of_low_confidence_is_the_library_one():
+    from emoclassic.cli._options import LOW_CONFIDENCE as CLI_DEFAULT
+    from emoclassic.prediction import LOW_CONFIDENCE
+
+    assert CLI_DEFAULT == LOW_CONFIDENCE

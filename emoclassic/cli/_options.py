@@ -40,6 +40,13 @@ def _complete_pipeline(incomplete: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- one command's
+#: the default of --low-confidence (emoclassic.prediction.LOW_CONFIDENCE, without importing it:
+#: ``emoclassic --help`` stays free of pandas; tests/test_cli.py checks the two agree)
+LOW_CONFIDENCE = 0.5
+#: --low-confidence, shared by predict, stream and serve
+LowConfidence = Annotated[float, typer.Option(
+    "--low-confidence", help="Flag predictions (each window too) whose top probability is "
+    "below P (low_confidence).", metavar="P", min=0.0, max=1.0)]
 Trust = Annotated[
     bool,
     typer.Option(

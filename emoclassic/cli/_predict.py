@@ -9,8 +9,10 @@ import typer
 
 from ._app import _examples, app
 from ._options import (
+    LOW_CONFIDENCE,
     DataArgs,
     ExtraOpt,
+    LowConfidence,
     ModelOpt,
     RunArgs,
     Trust,
@@ -19,9 +21,6 @@ from ._options import (
     shared_options,
 )
 from ._output import _finish, _print_json, _say
-
-#: the default of --low-confidence (emoclassic.prediction.LOW_CONFIDENCE, without importing it)
-LOW_CONFIDENCE = 0.5
 
 
 def _read_text_file(path: Path) -> str:
@@ -76,9 +75,7 @@ def predict(
     cache: Annotated[str | None, typer.Option(help="Feature cache folder (default: a temporary "
                                               "one).", metavar="DIR")] = None,
     extra: ExtraOpt = None,
-    low_confidence: Annotated[float, typer.Option(
-        "--low-confidence", help="Flag predictions whose top probability is below P "
-        "(low_confidence).", metavar="P", min=0.0, max=1.0)] = LOW_CONFIDENCE,
+    low_confidence: LowConfidence = LOW_CONFIDENCE,
     trust: Trust = False,
     run: RunArgs,
 ) -> int:

@@ -8,12 +8,10 @@ from typing import Annotated
 import typer
 
 from ._app import EXIT_OK, _examples, app
-from ._options import ModelOpt, RunArgs, Trust, shared_options
+from ._options import LOW_CONFIDENCE, LowConfidence, ModelOpt, RunArgs, Trust, shared_options
 
 #: the default of --max-bytes (emoclassic.serve.DEFAULT_MAX_BYTES, without importing it)
 MAX_BYTES = 25 * 1024 * 1024
-#: the default of --low-confidence (emoclassic.prediction.LOW_CONFIDENCE)
-LOW_CONFIDENCE = 0.5
 
 
 def _require_serve_extra() -> None:
@@ -56,9 +54,7 @@ def serve(
     max_bytes: Annotated[int, typer.Option("--max-bytes", help="Largest request body in bytes "
                                            "(larger ones get 413).", metavar="N",
                                            min=1)] = MAX_BYTES,
-    low_confidence: Annotated[float, typer.Option(
-        "--low-confidence", help="Flag predictions whose top probability is below P "
-        "(low_confidence).", metavar="P", min=0.0, max=1.0)] = LOW_CONFIDENCE,
+    low_confidence: LowConfidence = LOW_CONFIDENCE,
     trust: Trust = False,
     run: RunArgs,
 ) -> int:

@@ -11,11 +11,8 @@ from typing import Annotated
 import typer
 
 from ._app import EXIT_OK, EXIT_PARTIAL, _examples, app
-from ._options import ModelOpt, RunArgs, Trust, shared_options
+from ._options import LOW_CONFIDENCE, LowConfidence, ModelOpt, RunArgs, Trust, shared_options
 from ._output import _say
-
-#: the default of --low-confidence (emoclassic.prediction.LOW_CONFIDENCE, without importing it)
-LOW_CONFIDENCE = 0.5
 
 
 def _emit(line: dict) -> None:
@@ -73,9 +70,7 @@ def stream(
                                                    "audio (default: at the end of the input; "
                                                    "Ctrl-C ends --mic).",
                                                    metavar="SECONDS")] = None,
-    low_confidence: Annotated[float, typer.Option(
-        "--low-confidence", help="Flag windows whose top probability is below P "
-        "(low_confidence).", metavar="P", min=0.0, max=1.0)] = LOW_CONFIDENCE,
+    low_confidence: LowConfidence = LOW_CONFIDENCE,
     trust: Trust = False,
     run: RunArgs,
 ) -> int:

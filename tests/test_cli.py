@@ -201,7 +201,7 @@ def test_manifest_and_a_bad_corpus_together(env):
 def test_predict_with_an_audio_model_imports_no_heavy_package(env):
     """A cold `predict` with an audio-only model pays for scikit-learn, SciPy and pandas (the
     model is a scikit-learn pipeline of DataFrames), never for torch, transformers, xgboost,
-    librosa (numba), matplotlib or dask (issue 16, fast start)."""
+    librosa (numba), matplotlib, dask or scipy.signal (70-100 ms) (issue 16, fast start)."""
     wav = env.corpus["path"].iloc[0]
     code = (
         "import json, sys\n"
@@ -210,7 +210,8 @@ def test_predict_with_an_audio_model_imports_no_heavy_package(env):
         f"{str(wav)!r}, '--format', 'json', '-q']\n"
         "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'xgboost', "
-        "'librosa', 'numba', 'matplotlib', 'dask', 'opensmile') if m in sys.modules]\n"
+        "'librosa', 'numba', 'matplotlib', 'dask', 'opensmile', 'scipy.signal') "
+        "if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

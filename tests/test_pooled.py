@@ -72,6 +72,24 @@ def test_logmel_meanstd_is_the_band_mean_and_std():
     np.testing.assert_allclose(v[1::2][ok], S.std(axis=1)[ok], rtol=1e-3, atol=1e-2)
 
 
+@pytest.mark.parametrize("sr", [8000, 16000, 22050, 44100, 48000])
+def test_band_filter_is_scipys_kaiser_design(sr):
+    """The band-limiting FIR is written out in numpy (no scipy.signal import on a cold
+    start); it must stay the filter scipy's ``kaiserord``/``firwin`` design, at float32."""
+    from scipy.signal import firwin, kaiserord
+
+    from emoclassic.audio._pooled_plan import LOWPASS_ATTENUATION, LOWPASS_WIDTH, _lowpass
+
+    for top in (3800.0, 6800.0, 7600.0):
+        nyq = sr / 2
+        if top + LOWPASS_WIDTH * nyq / 2 >= nyq:
+            assert _lowpass(sr, top) is None
+            continue
+        n, beta = kaiserord(LOWPASS_ATTENUATION, LOWPASS_WIDTH)
+        ref = firwin(n | 1, top, window=("kaiser", beta), fs=sr).astype(np.float32)
+        np.testing.assert_array_equal(_lowpass(sr, top), ref)
+
+
 def test_pitch_and_spectral_values_are_right():
     est = PooledFeatures("default")
     names = list(est.get_feature_names_out())

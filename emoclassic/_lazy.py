@@ -1,8 +1,9 @@
 """Lazy public names for a package: ``import emoclassic.data`` costs nothing until a name is used.
 
-Three packages (the top level, ``data`` and ``features``) re-export names from private
-modules without importing them up front, so start-up (``emoclassic --help``, a fully cached
-``features`` run) pays only for what it touches. One helper builds their module-level
+Five packages (the top level, ``data``, ``features``, ``fusion`` and ``models``) re-export
+names from private modules without importing them up front, so start-up (``emoclassic --help``,
+a fully cached ``features`` run, unpickling a saved model for a cold ``predict``) pays only for
+what it touches. One helper builds their module-level
 ``__getattr__`` and ``__dir__`` (PEP 562).
 """
 

@@ -90,3 +90,29 @@ def config_context(**settings: Any) -> Iterator[dict[str, Any]]:
         yield dict(current)
     finally:
         _CONFIG.reset(token)
+
+
+class _NoBar:
+    """What :func:`progress_bar` gives when bars are off: the calls a bar takes, doing nothing."""
+
+    def __init__(self, iterable: Any = None) -> None:
+        self._iterable = iterable
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._iterable if self._iterable is not None else ())
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(iterable: Any = None, *, enabled: bool, **options: Any) -> Any:
+    """A tqdm bar over ``iterable`` (or with ``total=``) when ``enabled``, else a bar that does
+    nothing, without importing tqdm (20 ms of a cold ``predict``, issue 16)."""
+    if not enabled:
+        return _NoBar(iterable)
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **options)

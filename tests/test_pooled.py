@@ -90,6 +90,22 @@ def test_band_filter_is_scipys_kaiser_design(sr):
         np.testing.assert_array_equal(_lowpass(sr, top), ref)
 
 
+@pytest.mark.parametrize("T", [1, 5, 31, 32, 33, 287, 3000])
+def test_rasta_filter_is_scipys_lfilter_started_at_rest(T):
+    """The RASTA filter is written out in numpy (no scipy.signal import on a cold start); it
+    must stay lfilter's with the steady state of the first frame, to float rounding."""
+    from scipy.signal import lfilter, lfilter_zi
+
+    from emoclassic.audio._descriptors import _RASTA_B, _RASTA_POLE, _rasta
+
+    rng = np.random.default_rng(T)
+    logmel = (rng.normal(size=(26, T)) * 10 - 40 + np.linspace(0, 20, T)).astype(np.float32)
+    a = np.array([1.0, -_RASTA_POLE])
+    zi = lfilter_zi(_RASTA_B, a)[None, :] * logmel[:, :1]
+    ref, _ = lfilter(_RASTA_B, a, logmel.astype(np.float64), axis=1, zi=zi)
+    np.testing.assert_allclose(_rasta(logmel), ref.astype(np.float32), rtol=1e-6, atol=1e-9)
+
+
 def test_pitch_and_spectral_values_are_right():
     est = PooledFeatures("default")
     names = list(est.get_feature_names_out())

@@ -142,8 +142,7 @@ def _evaluate_folds(spec, df, y, groups, splits, dev_mask, *, tables, inner, inn
     """Fit and predict every outer fold: out-of-fold predictions, the folds' records, the
     grids' results and the out-of-fold probabilities (n × labels; None when the model has no
     ``predict_proba``: the calibration error needs them, the other scores do not)."""
-    from tqdm.auto import tqdm
-
+    from .._config import progress_bar
     from ..fusion import attention_weights
 
     y_pred = np.empty(len(y), dtype=object)
@@ -152,7 +151,7 @@ def _evaluate_folds(spec, df, y, groups, splits, dev_mask, *, tables, inner, inn
     folds = []
     grids = []
     for k, (train, test) in enumerate(
-        tqdm(splits, desc=f"cv {spec.name}", disable=not progress, leave=False)
+        progress_bar(splits, desc=f"cv {spec.name}", enabled=bool(progress), leave=False)
     ):
         t0 = time.perf_counter()
         g_train = groups[train] if groups is not None else None

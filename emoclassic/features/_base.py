@@ -292,18 +292,17 @@ class BaseExtractor(TransformerMixin, BaseEstimator):
         workers inside :func:`emoclassic.parallel.parallel_backend` ``("dask")``; each worker
         stores its results as it finishes them, so an interrupted run keeps its work.
         """
-        from tqdm.auto import tqdm
-
+        from .._config import progress_bar
         from ..parallel import distributed_active
 
         n_jobs = self._runtime("n_jobs") or 1
         chunk = max(1, int(getattr(self, "batch_size", None) or self._chunk_size))
         chunks = list(_chunks(todo, chunk))
-        bar = tqdm(
+        bar = progress_bar(
             total=len(todo),
             desc=type(self).__name__,
             unit=self._item_noun,
-            disable=not self._runtime("progress"),
+            enabled=bool(self._runtime("progress")),
             leave=False,
         )
         try:

@@ -11,6 +11,7 @@ then runs on the good rows only: no retries, no guessing which row an error belo
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,12 +147,15 @@ def precompute(
     with :func:`block_extractors` (a model kept warm for many predictions), so the estimator is
     not walked again on every call.
     """
-    from ..spec import PipelineSpec, load_spec
-
     t0 = time.perf_counter()
-    is_spec = isinstance(model_or_spec, (PipelineSpec, str, dict)) or hasattr(model_or_spec,
-                                                                              "__fspath__")
+    # the spec reader (TOML, every block type) only for a spec: a fitted model's cold
+    # prediction does without it (a PipelineSpec exists only once emoclassic.spec is loaded)
+    spec_mod = sys.modules.get("emoclassic.spec")
+    is_spec = isinstance(model_or_spec, (str, dict)) or hasattr(model_or_spec, "__fspath__") \
+        or (spec_mod is not None and isinstance(model_or_spec, spec_mod.PipelineSpec))
     if extractors is None and is_spec:
+        from ..spec import PipelineSpec, load_spec
+
         spec = model_or_spec if isinstance(model_or_spec, PipelineSpec) else load_spec(
             model_or_spec)
         extractors = _spec_extractors(spec, variants=variants)

@@ -208,11 +208,13 @@ class DataArgs:
         plain = not self.corpora and self.label_map is None and self.classes is None
         return self.manifests[0] if plain and len(self.manifests) == 1 else None
 
-    def load(self, *, require_labels: bool = True, check_files: bool = True):
+    def load(self, *, require_labels: bool = True, check_files: bool = True,
+             other_manifests: bool = False):
         """The rows of every ``--manifest`` and ``--corpus``, on one label space (what was
         dropped rides in ``frame.attrs["emoclassic_combine"]``). ``check_files=False`` leaves
         missing audio files to the batch (listed as failed items) instead of refusing the
-        manifest."""
+        manifest. ``other_manifests``: the command reads manifest files of its own too (cv's
+        ``--test-manifest``), which the column names may be meant for."""
         from ..data import load_inputs
         from ..exceptions import ConfigError
 
@@ -222,7 +224,7 @@ class DataArgs:
             "path_column": self.path_column,
             "speaker_column": self.speaker_column,
         }
-        if not self.manifests:
+        if not self.manifests and not other_manifests:
             for option, value in columns.items():
                 default = option.removesuffix("_column")
                 if value != default:

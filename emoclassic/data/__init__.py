@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the names below, for type checkers and editors
         CombineReport,
         combine_manifests,
         load_inputs,
+        load_test_sets,
         parse_classes,
         read_label_map,
     )
@@ -56,6 +57,7 @@ _LAZY = {
     "CombineReport": "_combine",
     "combine_manifests": "_combine",
     "load_inputs": "_combine",
+    "load_test_sets": "_combine",
     "parse_classes": "_combine",
     "read_label_map": "_combine",
     "CORPORA": "_corpora",
@@ -105,6 +107,7 @@ __all__ = [
     "load_manifest_or_corpus",
     "combine_manifests",
     "load_inputs",
+    "load_test_sets",
     "read_label_map",
     "parse_classes",
     "CombineReport",

@@ -35,6 +35,7 @@ __all__ = [
     "CombineReport",
     "combine_manifests",
     "load_inputs",
+    "load_test_sets",
     "parse_classes",
     "read_label_map",
 ]
@@ -392,6 +393,30 @@ def combine_manifests(
 
 
 # --------------------------------------------------------------------------- the CLI's entry
+def _read_inputs(
+    manifests: Iterable[str | os.PathLike[str]],
+    corpora: Iterable[str],
+    manifest_options: Mapping[str, Any],
+) -> list[tuple[str, pd.DataFrame]]:
+    """``[(source, frame)]`` of every corpus, then every manifest, each in the order given;
+    a manifest's rows without a ``corpus`` are named by its file stem."""
+    from ._corpora import load_corpus
+    from ._manifest import read_manifest
+
+    frames: list[tuple[str, pd.DataFrame]] = []
+    for spec in corpora:
+        frames.append((str(spec), load_corpus(spec)))
+    for manifest in manifests:
+        frame = read_manifest(manifest, **manifest_options)
+        unnamed = frame["corpus"].isna() | frame["corpus"].astype(str).isin(["", _USER])
+        frame.loc[unnamed, "corpus"] = Path(manifest).stem
+        frames.append((str(manifest), frame))
+    for source, frame in frames:
+        if not len(frame):
+            raise DataError(f"{source}: no utterances; check the manifest or the folder")
+    return frames
+
+
 def load_inputs(
     manifests: Iterable[str | os.PathLike[str]] = (),
     corpora: Iterable[str] = (),
@@ -406,22 +431,37 @@ def load_inputs(
     ``corpus`` column is named by its file stem. ``manifest_options`` go to
     :func:`read_manifest`. See :func:`combine_manifests` for ``classes`` and ``label_map``.
     """
-    from ._corpora import load_corpus
-    from ._manifest import read_manifest
-
-    frames: list[tuple[str, pd.DataFrame]] = []
-    for spec in corpora:
-        frames.append((str(spec), load_corpus(spec)))
-    for manifest in manifests:
-        frame = read_manifest(manifest, **manifest_options)
-        unnamed = frame["corpus"].isna() | frame["corpus"].astype(str).isin(["", _USER])
-        frame.loc[unnamed, "corpus"] = Path(manifest).stem
-        frames.append((str(manifest), frame))
+    frames = _read_inputs(manifests, corpora, manifest_options)
     if not frames:
         raise DataError(
             "no data given; give --manifest FILE or --corpus NAME:DIR (each may be repeated)"
         )
-    for source, frame in frames:
-        if not len(frame):
-            raise DataError(f"{source}: no utterances; check the manifest or the folder")
     return combine_manifests([f for _, f in frames], classes=classes, label_map=label_map)
+
+
+def load_test_sets(
+    manifests: Iterable[str | os.PathLike[str]] = (),
+    corpora: Iterable[str] = (),
+    *,
+    label_map: str | os.PathLike[str] | Mapping[str, str] | None = None,
+    **manifest_options: Any,
+) -> dict[str, pd.DataFrame]:
+    """Each ``--test-corpus NAME:DIR`` and ``--test-manifest FILE`` as its own test set,
+    ``{name: frame}``: a corpus by its name, a manifest by its one ``corpus`` value, else its
+    file stem. The label map applies as to the training data; every class is kept, since
+    what a test set is scored on depends on the model (the classes it learns)."""
+    inputs = [((), [spec], None) for spec in corpora]
+    inputs += [([m], (), Path(m).stem) for m in manifests]
+    out: dict[str, pd.DataFrame] = {}
+    for manifest, corpus, stem in inputs:
+        [(_, frame)] = _read_inputs(manifest, corpus, manifest_options)
+        names = list(dict.fromkeys(frame["corpus"].astype(str)))
+        name = names[0] if len(names) == 1 or stem is None else stem
+        if name in out:
+            raise DataError(
+                f"--test-corpus/--test-manifest: test set name {name!r} given twice; give "
+                "each test set once (a manifest is named by its corpus column, else its file "
+                "stem)"
+            )
+        out[name], _ = combine_manifests({name: frame}, classes="union", label_map=label_map)
+    return out

@@ -15,11 +15,11 @@ from ..features import Failure
 __all__ = ["CVReport"]
 
 #: the keys of cv_report.json, in order (docs/cli.md); ``calibration`` when the model gives
-#: probabilities, the last two only when present
+#: probabilities, the last three only when present
 FIELDS = (
     "name", "metrics", "per_class", "confusion", "baselines", "calibration", "folds",
     "best_params", "grid", "protocol", "data", "predictions", "spec", "features", "timing",
-    "versions", "ablation", "attention",
+    "versions", "ablation", "attention", "cross_corpus",
 )  # fmt: skip
 
 
@@ -40,8 +40,8 @@ class CVReport(dict):
     """One cross-validation of a spec: scores, folds, protocol, data, predictions.
 
     Built with keyword arguments named after :data:`FIELDS`; ``calibration`` (a model with
-    ``predict_proba``), ``ablation`` and ``attention`` are present only when the run had them
-    (setting one to None removes it).
+    ``predict_proba``), ``ablation``, ``attention`` and ``cross_corpus`` are present only when
+    the run had them (setting one to None removes it).
     """
 
     def __init__(self, **parts: Any) -> None:
@@ -68,6 +68,8 @@ class CVReport(dict):
     versions: dict = _field("versions", "Library versions.")  # type: ignore[assignment]
     ablation: dict | None = _field("ablation", "Each modality alone (with --ablation).")  # type: ignore[assignment]
     attention: dict | None = _field("attention", "Attention-fusion weights, when used.")  # type: ignore[assignment]
+    cross_corpus: dict | None = _field("cross_corpus", "Each test set scored once by a model "
+                                       "fitted on the training corpora.")  # type: ignore[assignment]
 
     @property
     def ua(self) -> float:

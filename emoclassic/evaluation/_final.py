@@ -11,9 +11,17 @@ import pandas as pd
 from .._config import config_context
 from .._json import jsonable as _json_safe
 from ..features import precompute, use_tables
-from ._run import _runtime
 from ._search import _fit_one, _one_blas_thread
-from ._splits import LABEL, _groups, _loud, _prepare, _resolve_auto, _resolve_protocol, _spec_of
+from ._splits import (
+    LABEL,
+    _groups,
+    _loud,
+    _prepare,
+    _resolve_auto,
+    _resolve_protocol,
+    _runtime,
+    _spec_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +68,6 @@ def fit_final(
 
 
 def _fit_final(spec, manifest, *, params, groups, n_jobs, random_state):
-    from ..fusion import build_pipeline, translate_params
-
     spec = _spec_of(spec)
     spec, scheme, column, inner, _, inner_splits = _resolve_protocol(spec, None, groups)
     df, _ = _prepare(manifest)
@@ -71,6 +77,23 @@ def _fit_final(spec, manifest, *, params, groups, n_jobs, random_state):
     if pre.failures:
         logger.warning("%d item(s) failed to extract and are left out", len(pre.failed_ids))
         df = pre.good(df)
+    return fit_rows(spec, df, pre.tables, scheme=scheme, column=column, inner=inner,
+                    inner_splits=inner_splits, params=params, n_jobs=n_jobs,
+                    random_state=random_state, failed=failed)  # fmt: skip
+
+
+def fit_rows(spec, df: pd.DataFrame, tables, *, scheme: str, column: str, inner: str,
+             inner_splits: int, params: dict | None, n_jobs: int | None, random_state: int,
+             failed: list[dict] | None = None, ood: bool = True):  # fmt: skip
+    """Tune (unless ``params``) and fit ``spec`` on prepared, extracted rows ``df``.
+
+    The one fitting step of :func:`fit_final` and of the cross-corpus protocol (which fits on
+    the rows and ``tables`` its cross-validation already has, so nothing is extracted twice).
+    With ``scheme == "split"`` only train and dev rows are used, dev as the validation fold.
+    ``ood=False`` skips the out-of-distribution judge (a model that is scored, not saved).
+    """
+    from ..fusion import build_pipeline, translate_params
+
     dev_mask = None
     if scheme == "split" and "split" in df.columns:
         split = df["split"].astype(str).str.lower()
@@ -83,7 +106,7 @@ def _fit_final(spec, manifest, *, params, groups, n_jobs, random_state):
     if params is not None:
         est = build_pipeline(spec)
         est.set_params(**translate_params(spec, dict(params)))
-        with _one_blas_thread(), use_tables(pre.tables):
+        with _one_blas_thread(), use_tables(tables):
             est.fit(df, y)
         best = dict(params)
     else:
@@ -91,15 +114,15 @@ def _fit_final(spec, manifest, *, params, groups, n_jobs, random_state):
             _loud(f"fit_final: no group column {column!r}; tuning folds are not by speaker")
         with _one_blas_thread():
             est, best, _ = _fit_one(
-                spec, pre.tables, df, y, g, dev_mask, inner, inner_splits, n_jobs, random_state,
+                spec, tables, df, y, g, dev_mask, inner, inner_splits, n_jobs, random_state,
                 lookups=False,
             )  # fmt: skip
-    est.emoclassic_ood_ = _fit_ood(est, pre.tables, df, g, column)
+    est.emoclassic_ood_ = _fit_ood(est, tables, df, g, column) if ood else None
     est.emoclassic_fit_ = {
         "best_params": _json_safe(best),
         "n_items": int(len(df)),
         "classes": sorted(map(str, set(y))),
-        "failed": failed,
+        "failed": list(failed or []),
         "spec": _json_safe(spec.to_dict()),
     }
     return est

@@ -87,6 +87,9 @@ def _tables(report: dict[str, Any]) -> list[_Table]:
         rows = [[mod, *(_pct(v["metrics"].get(k)) for k in METRIC_KEYS)]
                 for mod, v in report["ablation"].items()]  # fmt: skip
         out.append(_Table("Ablation (%, same outer folds)", ["modality", *head[1:]], rows))
+    cross = _cross_corpus_table(report)
+    if cross is not None:
+        out.append(cross)
     cal = _calibration_table(report)
     if cal is not None:
         out.append(cal)
@@ -123,6 +126,39 @@ def _tables(report: dict[str, Any]) -> list[_Table]:
         out.append(_Table("Feature blocks", ["block", "type", "extractor", "options",
                                              "weights / model"], rows))  # fmt: skip
     return out
+
+
+def _cross_corpus_table(report: dict[str, Any]) -> _Table | None:
+    """Each test set's scores beside the in-corpus figure, and the drop between them: how
+    much of what the cross-validation promises survives another corpus."""
+    cross = report.get("cross_corpus")
+    if not cross:
+        return None
+    metrics = report.get("metrics") or {}
+    trained_on = next(iter(cross.values())).get("trained_on") or []
+    where = f" ({', '.join(trained_on)})" if trained_on else ""
+    rows = [[f"in-corpus CV{where}", *(_pct(metrics.get(k)) for k in METRIC_KEYS),
+             str(metrics.get("n", "–")), "–", "–"]]  # fmt: skip
+    dropped = []
+    for name, entry in cross.items():
+        m = entry.get("metrics") or {}
+        ua, ref = m.get("ua"), metrics.get("ua")
+        drop = "–" if ua is None or ref is None else f"{100 * (float(ref) - float(ua)):.1f}"
+        rows.append([f"test: {name}", *(_pct(m.get(k)) for k in METRIC_KEYS),
+                     str(entry.get("n", "–")), str(entry.get("n_dropped", 0)), drop])  # fmt: skip
+        if entry.get("dropped"):
+            labels = ", ".join(f"{k} {v}" for k, v in entry["dropped"].items())
+            dropped.append(f"`{name}`: {labels}")
+    note = (
+        "In-corpus: the pooled cross-validation above, on the training corpora. Each test set "
+        "is scored once by one model tuned and fitted on all the training rows (tuning folds "
+        "grouped by (corpus, speaker)), on the model's classes it contains. UA drop: in-corpus "
+        "UA − test UA, in points."
+    )
+    if dropped:
+        note += " Dropped (classes the model does not learn): " + "; ".join(dropped) + "."
+    return _Table("Cross-corpus (%)", ["", *(_METRIC_NAMES[k] for k in METRIC_KEYS), "items",
+                                       "dropped", "UA drop"], rows, note=note)  # fmt: skip
 
 
 def _calibration_table(report: dict[str, Any]) -> _Table | None:
@@ -213,6 +249,10 @@ def _notes(report: dict[str, Any]) -> list[str]:
     failed = (report.get("data") or {}).get("n_failed") or 0
     if failed:
         notes.append(f"{failed} item(s) failed to extract and are not scored (listed at the end).")
+    for name, entry in (report.get("cross_corpus") or {}).items():
+        if entry.get("n_failed"):
+            notes.append(f"Test set `{name}`: {entry['n_failed']} item(s) failed to extract and "
+                         "are not scored (listed in cv_report.json).")
     return notes
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,13 +26,16 @@ from ._cvreport import CVReport
 from ._metrics import calibration_summary, chance_metrics, compute_metrics
 from ._search import _attention_report, _evaluate, _majority, _most_frequent, _uses_speaker_norm
 from ._splits import (
+    CORPUS,
     LABEL,
+    _check_corpus_scheme,
     _combined,
     _groups,
     _outer_splits,
     _prepare,
     _resolve_auto,
     _resolve_protocol,
+    _runtime,
     _spec_of,
 )
 
@@ -96,10 +100,16 @@ def run_cv(
     random_state: int = 0,
     backend: str | None = None,
     scheduler: str | None = None,
+    test_sets: Mapping[str, pd.DataFrame] | Sequence[pd.DataFrame] | None = None,
 ) -> CVReport:
     """Nested, speaker-independent CV of ``spec`` on ``manifest``: the cv_report content.
 
-    ``scheme`` and ``groups`` override the spec's ``cv.scheme`` and ``cv.groups``; ``n_jobs``
+    ``scheme`` and ``groups`` override the spec's ``cv.scheme`` and ``cv.groups``
+    (``scheme="corpus"``: leave one corpus out, by the ``corpus`` column; with several corpora
+    every speaker group is a (corpus, speaker) pair). ``test_sets`` (name -> manifest, or
+    frames named by their corpus) turns on train-on/test-on: after the CV, one model is
+    tuned and fitted on all of ``manifest`` and scored once on each test set, into the
+    report's ``cross_corpus`` (the top-level metrics stay the in-corpus CV's). ``n_jobs``
     runs grid candidates and inner folds in parallel; ``ablation=True`` on a spec with several
     modalities also evaluates each modality alone on the same outer folds. ``backend="dask"``
     runs the extraction chunks and the grid's fits on the Dask cluster at ``scheduler`` (or a
@@ -116,7 +126,7 @@ def run_cv(
     ):
         return _run_cv(spec, manifest, scheme=scheme, groups=groups, n_jobs=cfg["n_jobs"],
                        ablation=ablation, progress=cfg["progress"],
-                       random_state=random_state)  # fmt: skip
+                       random_state=random_state, test_sets=test_sets)  # fmt: skip
 
 
 def _calibration(spec, y, proba, covered, labels) -> dict[str, Any] | None:
@@ -147,13 +157,11 @@ def _predictions(ids, y, y_pred, fold_of, proba, labels) -> list[dict[str, Any]]
     return out
 
 
-def _runtime(**settings: Any) -> dict[str, Any]:
-    """The settings a caller gave explicitly (None: keep the context's)."""
-    return {k: v for k, v in settings.items() if v is not None}
-
-
 def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
-            random_state) -> CVReport:  # fmt: skip
+            random_state, test_sets=None) -> CVReport:  # fmt: skip
+    from ._cross import check_test_sets, score_test_sets
+
+
     t_start = time.perf_counter()
     spec = _spec_of(spec)
     spec, scheme, column, inner, n_splits, inner_splits = _resolve_protocol(spec, scheme,
@@ -161,6 +169,9 @@ def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
     df, n_unlabelled = _prepare(manifest)
     n_input = len(manifest)
     scheme = _resolve_auto(scheme, df)
+    if scheme == "corpus":
+        _check_corpus_scheme(df)
+    tests = check_test_sets(df, test_sets) if test_sets is not None else {}
 
     pre = precompute(spec, df)
     ablation_specs: dict[str, Any] = {}
@@ -181,11 +192,14 @@ def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
     y = df[LABEL].to_numpy(dtype=object)
     labels = sorted(set(y))
     g = _groups(df, column)
+    inner_column, inner_g = column, g  # the grid search's groups inside a training part
+    if scheme == "corpus":  # outside: corpora; inside: (corpus, speaker) pairs
+        column, g = CORPUS, _groups(df, CORPUS)
     splits, dev_mask = _outer_splits(scheme, y, g, df, n_splits, column, random_state)
     for train, test in splits:
         if (
             g is not None
-            and scheme in ("group", "groupkfold", "logo")
+            and scheme in ("group", "groupkfold", "logo", "corpus")
             and (set(g[train]) & set(g[test]))
         ):
             raise AssertionError("internal error: a group is in both train and test")
@@ -199,6 +213,7 @@ def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
         random_state=random_state,
         progress=progress,
         labels=labels,
+        inner_groups=inner_g,
     )
     y_pred, fold_of, folds, grids, proba = _evaluate(spec, df, y, g, splits, dev_mask, **common)
     attention, attention_rows = _attention_report(folds, y, len(y))
@@ -224,6 +239,12 @@ def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
             "best_params": _most_frequent([f["best_params"] for f in folds]),
         }
     t_end = time.perf_counter()
+    cross = None
+    if tests:
+        cross = score_test_sets(spec, df, pre.tables, tests, scheme=scheme,
+                                column=inner_column, inner=inner, inner_splits=inner_splits,
+                                n_jobs=n_jobs, random_state=random_state)  # fmt: skip
+    t_cross = time.perf_counter()
 
     from ..fusion import friendly_candidates
 
@@ -275,11 +296,13 @@ def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
         timing={
             "extraction": round(t_extract, 3),
             "cv": round(t_end - t_cv, 3),
-            "total": round(t_end - t_start, 3),
+            **({"cross_corpus": round(t_cross - t_end, 3)} if cross else {}),
+            "total": round(t_cross - t_start, 3),
         },
         versions=versions(),
     )
     report.ablation = ablation_out
+    report.cross_corpus = cross
     if attention is not None:
         report.attention = attention
         for row, i in zip(report.predictions, np.flatnonzero(fold_of >= 0), strict=True):

@@ -22,8 +22,7 @@ from .._versions import versions
 from ..exceptions import ConfigError, DataError
 from ..features import precompute, use_tables
 from ._metrics import calibration_summary, chance_metrics, compute_metrics
-from ._run import _runtime
-from ._splits import LABEL, _prepare
+from ._splits import LABEL, _prepare, _runtime
 
 logger = logging.getLogger(__name__)
 

@@ -138,10 +138,14 @@ def _oof_proba(est, X, labels) -> np.ndarray | None:
 
 
 def _evaluate_folds(spec, df, y, groups, splits, dev_mask, *, tables, inner, inner_splits,
-                    n_jobs, random_state, progress, labels):  # fmt: skip
+                    n_jobs, random_state, progress, labels, inner_groups=None):  # fmt: skip
     """Fit and predict every outer fold: out-of-fold predictions, the folds' records, the
     grids' results and the out-of-fold probabilities (n × labels; None when the model has no
-    ``predict_proba``: the calibration error needs them, the other scores do not)."""
+    ``predict_proba``: the calibration error needs them, the other scores do not).
+
+    ``groups`` are the outer folds' groups (what each fold's record lists);
+    ``inner_groups`` those of the grid search inside a training part when they differ
+    (leave one corpus out: corpora outside, (corpus, speaker) pairs inside)."""
     from .._config import progress_bar
     from ..fusion import attention_weights
 
@@ -155,12 +159,13 @@ def _evaluate_folds(spec, df, y, groups, splits, dev_mask, *, tables, inner, inn
     ):
         t0 = time.perf_counter()
         g_train = groups[train] if groups is not None else None
+        g_inner = inner_groups[train] if inner_groups is not None else g_train
         est, best, gs = _fit_one(
             spec,
             tables,
             df.iloc[train],
             y[train],
-            g_train,
+            g_inner,
             dev_mask,
             inner,
             inner_splits,

@@ -5,8 +5,13 @@ The honest protocol is the default:
 - outer folds never share a group (speaker): ``group`` = StratifiedGroupKFold,
   ``groupkfold`` = GroupKFold, ``logo`` = leave one group out; ``split`` = the corpus's own
   train/dev/test (tune on train with dev as the single validation fold, refit on train+dev,
-  report on test); ``stratified`` ignores groups and is only used when asked for, loudly;
-- the grid search runs inside each outer training fold, with grouped inner folds.
+  report on test); ``corpus`` = leave one corpus out (a run-time protocol, not a spec's
+  scheme: a spec does not know how many corpora it will meet); ``stratified`` ignores groups
+  and is only used when asked for, loudly;
+- the grid search runs inside each outer training fold, with grouped inner folds;
+- with several corpora in the data, a speaker is a (corpus, speaker) pair: two corpora that
+  both number their speakers ``01, 02, ...`` hold different people, and one corpus's ``01``
+  must not decide where another's goes.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +40,10 @@ __all__ = ["LABEL", "NoGroupsWarning"]
 
 #: column that holds the labels
 LABEL = "label"
+#: column that names each row's corpus
+CORPUS = "corpus"
+#: schemes run_cv takes beyond the spec's ``cv.scheme`` values (see the module docstring)
+PROTOCOL_SCHEMES = ("corpus",)
 
 #: manifest columns the feature blocks read, which a bare DataFrame may lack
 _OPTIONAL_INPUT_COLUMNS = ("path", "text", "dialogue_id", "utterance_index", "start", "end")
@@ -82,9 +92,41 @@ def _combined(manifest: pd.DataFrame) -> dict:
     }
 
 
+def _runtime(**settings: Any) -> dict[str, Any]:
+    """The settings a caller gave explicitly (None: keep the context's)."""
+    return {k: v for k, v in settings.items() if v is not None}
+
+
+def _corpora(df: pd.DataFrame) -> list[str]:
+    """The distinct corpus names of ``df``'s rows, in order of appearance ([] without any)."""
+    if CORPUS not in df.columns:
+        return []
+    names = df[CORPUS].dropna().astype(str)
+    return list(dict.fromkeys(names[names.str.strip() != ""]))
+
+
 def _groups(df: pd.DataFrame, column: str) -> np.ndarray | None:
-    """Group ids of the outer folds (None when the column is absent or empty)."""
-    return group_ids(df, column, warn=True)
+    """Group ids of the folds (None when the column is absent or empty).
+
+    With several corpora in ``df`` and a column other than ``corpus``, an id is the pair
+    ``corpus:value`` (see the module docstring); a row without a value stays its own group.
+    """
+    ids = group_ids(df, column, warn=True)
+    if ids is None or column == CORPUS or len(_corpora(df)) < 2:
+        return ids
+    corpus = df[CORPUS].astype(str).to_numpy(dtype=object)
+    return np.array([f"{c}:{g}" for c, g in zip(corpus, ids, strict=True)], dtype=object)
+
+
+def _check_corpus_scheme(df: pd.DataFrame) -> None:
+    """``--cv corpus`` needs two corpora at least; say so before anything is extracted."""
+    names = _corpora(df)
+    if len(names) < 2:
+        held = f"it holds only {names[0]!r}" if names else "it has no corpus column"
+        raise DataError(
+            f"--cv corpus (leave one corpus out) needs at least two corpora and {held}; give "
+            "several --corpus/--manifest, or choose --cv group"
+        )
 
 
 def _loud(message: str) -> None:
@@ -96,6 +138,8 @@ def _loud(message: str) -> None:
 def _outer_splits(scheme, y, groups, df, n_splits, column, random_state):
     """[(train_idx, test_idx)] and, for ``split``, the dev mask inside each train part."""
     idx = np.arange(len(y))
+    if scheme == "corpus":  # groups: the corpus of each row
+        return list(LeaveOneGroupOut().split(idx, y, groups)), None
     if scheme in ("group", "groupkfold", "logo"):
         if groups is None:
             raise ConfigError(
@@ -187,8 +231,9 @@ def _resolve_protocol(spec, scheme, groups):
     column = spec.cv.groups
     from ..spec import CV_SCHEMES
 
-    if scheme not in CV_SCHEMES:
-        raise ConfigError(f"unknown cv scheme {scheme!r}; valid: {', '.join(CV_SCHEMES)}")
+    valid = (*CV_SCHEMES, *PROTOCOL_SCHEMES)
+    if scheme not in valid:
+        raise ConfigError(f"unknown cv scheme {scheme!r}; valid: {', '.join(valid)}")
     inner = spec.cv.inner or ("stratified" if scheme == "stratified" else "group")
     n_splits = int(spec.cv.n_splits)
     inner_splits = int(spec.cv.inner_splits or n_splits)

@@ -11,7 +11,6 @@ from ._app import _examples, app
 from ._options import DEFAULT_OUT, DataArgs, GroupsOpt, PipelineOpt, RunArgs, shared_options
 from ._output import _HEADLINE, _headline, _mean, _partial, _print_csv, _say, _tell
 
-
 #: --test-corpus / --test-manifest: train on the data, score these once (cross-corpus)
 TestCorpusOpt = Annotated[
     list[str] | None,
@@ -133,8 +132,7 @@ def _cv_summary(report: dict) -> str:
         lines.append(f"  {name:>12}: {_headline(metrics if metrics else entry)}")
     in_corpus = _mean((report.get("metrics") or {}).get("ua"))
     for name, entry in (report.get("cross_corpus") or {}).items():
-        ua = _mean((entry.get("metrics") or {}).get("ua"))
-        drop = "" if ua is None or in_corpus is None else f", drop {in_corpus - ua:+.3f} ua"
+        ref = "" if in_corpus is None else f"; in-corpus ua={in_corpus:.3f}"
         lines.append(f"  test {name}: {_headline(entry.get('metrics'))} (n={entry.get('n')}, "
-                     f"{entry.get('n_dropped', 0)} dropped{drop})")
+                     f"{entry.get('n_dropped', 0)} dropped{ref})")
     return "\n".join(lines)

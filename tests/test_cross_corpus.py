@@ -96,6 +96,18 @@ def test_train_on_test_on_scores_each_test_set_with_the_fit_model(corpora):
     assert report["timing"]["cross_corpus"] >= 0
 
 
+def test_a_test_set_without_some_model_classes_is_scored_on_the_rest(corpora, caplog):
+    train, _ = load_inputs([corpora["a"], corpora["t"]])
+    with caplog.at_level("WARNING", logger="emoclassic.evaluation"):
+        report = run_cv(str(corpora["spec"]), train, scheme="logo", cache=corpora["cache"],
+                        test_sets=load_test_sets([corpora["b"]]))  # fmt: skip
+    entry = report["cross_corpus"]["b"]
+    assert entry["n"] == 18 and entry["n_dropped"] == 0 and "happiness" not in entry["per_class"]
+    assert entry["confusion"]["labels"] == ["anger", "happiness", "neutral", "sadness"]
+    assert any("test set b holds no happiness, which the model learns" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+
+
 def test_leave_one_corpus_out(corpora):
     train, _ = load_inputs([corpora["a"], corpora["b"], corpora["t"]], classes="union")
     report = run_cv(str(corpora["spec"]), train, scheme="corpus", cache=corpora["cache"])

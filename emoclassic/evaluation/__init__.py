@@ -3,7 +3,8 @@
 One module per job: ``_splits`` (usable rows, groups, outer and inner folds), ``_search`` (the
 grid search inside a training part, the outer loop), ``_run`` (:func:`run_cv` and its
 :class:`CVReport`), ``_final`` (:func:`fit_final`), ``_scoring`` (:func:`score_model`),
-``_cross`` (train on some corpora, score others: the report's ``cross_corpus``), ``_metrics`` (scores, baselines and the calibration error), ``_plots`` and ``_report`` (the
+``_cross`` (train on some corpora, score others: the report's ``cross_corpus``),
+``_metrics`` (scores, baselines and the calibration error), ``_plots`` and ``_report`` (the
 files a person reads).
 """
 

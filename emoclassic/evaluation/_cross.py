@@ -142,6 +142,12 @@ def score_test_sets(
             logger.warning("test set %s: %d item(s) of classes the model does not learn are "
                            "dropped: %s", name, sum(dropped.values()),
                            ", ".join(f"{k} {v}" for k, v in dropped.items()))  # fmt: skip
+        absent = sorted(set(fitted["classes"]) - present)
+        if absent:  # the model may still predict them: each such prediction is an error
+            logger.warning("test set %s holds no %s, which the model learns and may predict "
+                           "(each such prediction counts as an error); --classes %s trains on "
+                           "the classes it holds", name, ", ".join(absent),
+                           ",".join(sorted(present)))  # fmt: skip
         out[name] = {
             "metrics": {k: scored["metrics"][k] for k in METRIC_KEYS},
             "per_class": {k: v for k, v in scored["per_class"].items() if k in present},

@@ -99,6 +99,90 @@ def test_no_voicing_gives_no_cycles():
     assert j.size == 0 and s.size == 0
 
 
+def _perturbation_one_run_at_a_time(y, sr, f0, voiced, hop, max_ratio=1.3):
+    """The definition of cycle_perturbation: scipy's find_peaks on each voiced run alone."""
+    from scipy.signal import find_peaks
+
+    y = np.asarray(y, dtype=np.float64)
+    T, jit, shim = len(f0), [], []
+    m = np.diff(np.concatenate([[0], np.asarray(voiced, np.int8), [0]]))
+    period = sr / np.maximum(np.asarray(f0, dtype=np.float64), 1.0)
+    for s, e in zip(np.flatnonzero(m == 1), np.flatnonzero(m == -1), strict=True):
+        a, b = max(0, s * hop - hop // 2), min(len(y), (e - 1) * hop + hop // 2 + 1)
+        pmed = float(np.median(period[s:e]))
+        if b - a < 4 * pmed:
+            continue
+        seg = y[a:b] if y[a:b].max() >= -y[a:b].min() else -y[a:b]
+        pk, _ = find_peaks(seg, distance=max(1, int(0.7 * pmed)))
+        if pk.size < 4:
+            continue
+        y0, y1, y2 = seg[pk - 1], seg[pk], seg[pk + 1]
+        den = y0 - 2 * y1 + y2
+        sh = np.clip(np.divide(0.5 * (y0 - y2), den, out=np.zeros_like(den),
+                               where=np.abs(den) > 1e-12), -0.5, 0.5)
+        pos, amp = pk + sh, np.maximum(y1 - 0.25 * (y0 - y2) * sh, 1e-9)
+        per = np.diff(pos)
+        expect = period[np.minimum(T - 1, (a + pk[1:] + hop // 2) // hop)]
+        good = (per < max_ratio * expect) & (per > expect / max_ratio)
+        ratio = per[1:] / per[:-1]
+        keep = good[1:] & good[:-1] & (ratio < max_ratio) & (ratio > 1 / max_ratio)
+        jit.append((np.abs(np.diff(per)) / (0.5 * (per[1:] + per[:-1])))[keep])
+        shim.append(np.abs(20 * np.log10(amp[2:] / amp[1:-1]))[keep])
+    return (np.concatenate(jit), np.concatenate(shim)) if jit else (np.zeros(0), np.zeros(0))
+
+
+@pytest.mark.parametrize("clip", [None, 0.3])
+def test_perturbation_of_all_runs_at_once_is_one_run_at_a_time(clip):
+    """All voiced runs go through one peak picking (no scipy.signal import on a cold start):
+    the values must be scipy's find_peaks run by run, flat (clipped) tops included."""
+    rng = np.random.default_rng(7)
+    for seed in range(12):
+        parts = [vowel(float(rng.uniform(90, 260)), jitter=0.01 * (seed % 3),
+                       shimmer=0.05 * (seed % 2), dur=float(rng.uniform(0.15, 0.6)), seed=seed)
+                 for _ in range(4)]
+        gaps = [np.zeros(int(rng.uniform(0.05, 0.3) * SR)) for _ in parts]
+        y = np.concatenate([p for pair in zip(parts, gaps, strict=True) for p in pair])
+        y += 1e-3 * rng.standard_normal(y.size)
+        if clip is not None:
+            y = np.clip(y / np.abs(y).max(), -clip, clip)
+        f0, voiced = track(y)
+        voiced &= rng.random(voiced.size) > 0.03  # split runs at random frames too
+        got = cycle_perturbation(y, SR, f0, voiced, HOP)
+        want = _perturbation_one_run_at_a_time(y, SR, f0, voiced, HOP)
+        assert got[0].size > 0
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_segment_peaks_are_scipys_find_peaks():
+    from scipy.signal import find_peaks
+
+    from emoclassic.audio._voice import segment_peaks
+
+    rng = np.random.default_rng(3)
+    for trial in range(200):
+        segs = []
+        for _ in range(int(rng.integers(1, 5))):
+            n = int(rng.integers(3, 800))
+            t = np.arange(n)
+            kind = (trial + len(segs)) % 3
+            if kind == 0:
+                s = rng.normal(size=n)
+            elif kind == 1:  # flat tops
+                s = np.clip(2 * np.sin(2 * np.pi * t / rng.uniform(10, 80))
+                            + 0.2 * rng.normal(size=n), -1, 1)
+            else:  # equal heights
+                s = np.round(rng.normal(size=n) * 3) / 3
+            segs.append(s)
+        dist = rng.integers(1, 60, size=len(segs))
+        starts = np.cumsum([0] + [s.size + 1 for s in segs[:-1]])
+        x = np.concatenate([np.append(s, np.inf) for s in segs])
+        pk, run = segment_peaks(x, starts, dist)
+        for r, s in enumerate(segs):
+            want, _ = find_peaks(s, distance=int(dist[r]))
+            np.testing.assert_array_equal(pk[run == r] - starts[r], want)
+
+
 def test_hnr_higher_for_harmonic_than_noisy():
     out = []
     for noise in (0.0, 0.05):
@@ -217,3 +301,24 @@ def test_rasta_vq_is_the_complement_of_large_vuv():
     assert {f"rasta_{i}_mean" for i in range(26)} < set(rv)
     v = pooled_features(vowel(), preset="rasta-vq", n_mels=26)
     assert np.isfinite(v).all()
+
+
+def test_no_preset_of_the_recommended_specs_imports_scipy_signal(tmp_path):
+    """scipy.signal costs 70-100 ms of a cold `predict` (issue 16): the blocks of the
+    recommended specs compute without it."""
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    wav = tmp_path / "v.wav"
+    sf.write(wav, np.concatenate([vowel(140.0, dur=0.6), vowel(220.0, dur=0.6)]), SR)
+    code = (
+        "import sys\n"
+        "from emoclassic.audio import PooledFeatures\n"
+        "for preset in ('default', 'large-vuv', 'rasta-vq', 'large-vq'):\n"
+        f"    PooledFeatures(preset, n_mels=26).transform([{str(wav)!r}])\n"
+        "assert 'scipy.signal' not in sys.modules\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]

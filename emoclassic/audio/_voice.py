@@ -37,6 +37,7 @@ __all__ = [
     "formant_llds",
     "harmonic_llds",
     "lpc_from_power",
+    "segment_peaks",
 ]
 
 BAND_NAMES = ("alpha_ratio", "hammarberg", "slope0_500", "slope500_1500")
@@ -229,6 +230,96 @@ def harmonic_llds(
 
 
 # --------------------------------------------------------------------------- jitter, shimmer
+def _local_maxima(x: np.ndarray) -> np.ndarray:
+    """Indices of the local maxima of ``x``, a flat top at its middle sample (rounded down);
+    the ends never count: ``scipy.signal.find_peaks``'s candidates."""
+    n = x.size
+    if n < 3:
+        return np.zeros(0, dtype=np.intp)
+    mid = x[1:-1]
+    if np.all(x[1:] != x[:-1]):  # no flat tops (the usual case): one comparison each side
+        return np.flatnonzero((mid > x[:-2]) & (mid > x[2:])) + 1
+    change = np.flatnonzero(x[1:] != x[:-1])  # runs of equal values
+    starts = np.concatenate(([0], change + 1))
+    ends = np.concatenate((change, [n - 1]))
+    ok = (starts >= 1) & (ends <= n - 2)
+    starts, ends = starts[ok], ends[ok]
+    peak = (x[starts - 1] < x[starts]) & (x[ends + 1] < x[ends])
+    return (starts[peak] + ends[peak]) // 2
+
+
+def _window_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``values[lo[i]:hi[i]].max()`` for every i (windows not empty), by a sparse table: the
+    maxima over 1, 2, 4, ... entries, then two lookups a window."""
+    width = hi - lo
+    levels = [values]
+    span = 1
+    while 2 * span <= int(width.max()):
+        prev = levels[-1]
+        nxt = prev.copy()
+        np.maximum(prev[: prev.size - span], prev[span:], out=nxt[: prev.size - span])
+        levels.append(nxt)
+        span *= 2
+    k = np.log2(width).astype(np.intp) if len(levels) > 1 else np.zeros(width.size, np.intp)
+    table = np.stack(levels)
+    return np.maximum(table[k, lo], table[k, hi - (1 << k)])
+
+
+def segment_peaks(
+    x: np.ndarray, seg_start: np.ndarray, distance: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``scipy.signal.find_peaks(segment, distance=distance[r])[0]`` for every segment of
+    ``x`` at once: ``(indices into x, segment of each)``.
+
+    ``x`` holds the segments end to end from ``seg_start``, each followed by ``+inf`` (so no
+    candidate or flat top spans two segments). The same indices as scipy's, ties and flat tops
+    included (``tests/test_voice_quality.py``), for every voiced run of a clip in a few numpy
+    calls, without importing ``scipy.signal`` (70-100 ms of a cold ``predict``, issue 16). By
+    height, highest first, each peak removes the lower ones closer than its segment's
+    distance: a peak that is the highest within that distance on both sides is kept, and
+    removes its neighbours (two windowed maxima settle almost every peak); the few left are
+    settled in rounds (kept when no undecided or kept higher peak is near, removed when a
+    kept one is). Equal heights are ordered by numpy's ``argsort`` of the segment's heights,
+    as scipy orders them.
+    """
+    cand = _local_maxima(x)
+    cand = cand[np.isfinite(x[cand])]  # a separator between two segments is a maximum too
+    run = np.searchsorted(seg_start, cand, side="right") - 1
+    n = cand.size
+    if n == 0:
+        return cand, run
+    D = distance[run]
+    bounds = np.searchsorted(cand, np.append(seg_start, x.size))  # each segment's candidates
+    lo = np.maximum(np.searchsorted(cand, cand - D + 1), bounds[run])
+    hi = np.minimum(np.searchsorted(cand, cand + D), bounds[run + 1])
+    h = x[cand]
+    order = np.lexsort((h, run))
+    rank = np.empty(n, dtype=np.intp)
+    rank[order] = np.arange(n)
+    srt, srun = h[order], run[order]
+    tied = srun[1:][(srt[1:] == srt[:-1]) & (srun[1:] == srun[:-1])]
+    for r in np.unique(tied):  # equal heights in a segment: argsort's order, as scipy's
+        members = np.flatnonzero(run == r)
+        rank[members[np.argsort(h[members])]] = rank[members].min() + np.arange(members.size)
+    top = _window_max(rank, lo, hi) == rank
+    near_kept = _window_max(np.where(top, rank, -1), lo, hi) > rank
+    state = np.where(top, 1, np.where(near_kept, -1, 0)).astype(np.int8)
+    todo = np.flatnonzero(state == 0)
+    while todo.size:
+        idx = lo[todo][:, None] + np.arange(int((hi[todo] - lo[todo]).max()))
+        higher = idx < hi[todo][:, None]
+        idx = np.minimum(idx, n - 1)
+        higher &= rank[idx] > rank[todo][:, None]
+        st = state[idx]
+        kept_hi = (higher & (st == 1)).any(axis=1)
+        live_hi = (higher & (st >= 0)).any(axis=1)
+        state[todo[kept_hi]] = -1
+        state[todo[~live_hi]] = 1
+        todo = np.flatnonzero(state == 0)
+    keep = state == 1
+    return cand[keep], run[keep]
+
+
 def cycle_perturbation(
     y: np.ndarray, sr: int, f0: np.ndarray, voiced: np.ndarray, hop: int,
     *, max_ratio: float = 1.3,
@@ -236,49 +327,65 @@ def cycle_perturbation(
     """Per-cycle local jitter (relative) and shimmer (dB) over the voiced runs of ``y``.
 
     ``f0`` (Hz) and ``voiced`` are per frame, frame ``t`` centred on sample ``t * hop``. In each
-    voiced run the cycle peaks are the waveform maxima at least 0.7 median periods apart (the
-    polarity with the larger peaks; ``scipy.signal.find_peaks``), refined by parabolic
-    interpolation. A period more than ``max_ratio`` away from the F0 track's, or from the
-    previous period (a missed or doubled cycle), is skipped.
+    voiced run (at least 4 median periods long) the cycle peaks are the waveform maxima at
+    least 0.7 median periods apart (the polarity with the larger peaks;
+    :func:`segment_peaks`, scipy's ``find_peaks`` for all runs at once), refined by parabolic
+    interpolation; a run with fewer than 4 peaks gives nothing. A period more than
+    ``max_ratio`` away from the F0 track's, or from the previous period (a missed or doubled
+    cycle), is skipped. All runs are computed together: the values are those of one run at a
+    time, in run order.
     """
-    from scipy.signal import find_peaks
-
     y = np.asarray(y, dtype=np.float64)
     n = len(y)
     T = len(f0)
-    jit: list[np.ndarray] = []
-    shim: list[np.ndarray] = []
+    empty = (np.zeros(0), np.zeros(0))
     if n < 3 or T == 0 or not np.any(voiced):
-        return np.zeros(0), np.zeros(0)
+        return empty
     m = np.concatenate([[False], np.asarray(voiced, dtype=bool), [False]]).astype(np.int8)
     d = np.diff(m)
     starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
     period = sr / np.maximum(np.asarray(f0, dtype=np.float64), 1.0)
-    for s, e in zip(starts, ends, strict=True):
-        a = max(0, s * hop - hop // 2)
-        b = min(n, (e - 1) * hop + hop // 2 + 1)
-        pmed = float(np.median(period[s:e]))
-        if b - a < 4 * pmed:
-            continue
-        seg = y[a:b]
-        if seg.max() < -seg.min():
-            seg = -seg
-        pk, _ = find_peaks(seg, distance=max(1, int(0.7 * pmed)))
-        if pk.size < 4:
-            continue
-        y0, y1, y2 = seg[pk - 1], seg[pk], seg[pk + 1]
-        den = y0 - 2 * y1 + y2
-        sh = np.clip(np.divide(0.5 * (y0 - y2), den, out=np.zeros_like(den),
-                               where=np.abs(den) > 1e-12), -0.5, 0.5)
-        pos = pk + sh
-        amp = np.maximum(y1 - 0.25 * (y0 - y2) * sh, 1e-9)
-        per = np.diff(pos)
-        expect = period[np.minimum(T - 1, (a + pk[1:] + hop // 2) // hop)]
-        good = (per < max_ratio * expect) & (per > expect / max_ratio)
+    a = np.maximum(0, starts * hop - hop // 2)
+    b = np.minimum(n, (ends - 1) * hop + hop // 2 + 1)
+    # each run's median period (np.median's value): one sort of all runs' frames by run, then
+    # period, and the middle one or two of each run
+    lens = ends - starts
+    first = np.concatenate(([0], np.cumsum(lens)[:-1]))
+    frames = np.repeat(starts - first, lens) + np.arange(int(lens.sum()))
+    srt = period[frames][np.lexsort((period[frames], np.repeat(np.arange(lens.size), lens)))]
+    mid_lo, mid_hi = srt[first + (lens - 1) // 2], srt[first + lens // 2]
+    pmed = np.where(lens % 2 == 1, mid_lo, (mid_lo + mid_hi) / 2)
+    ok = b - a >= 4 * pmed
+    if not ok.any():
+        return empty
+    a, pmed, L = a[ok], pmed[ok], (b - a)[ok]
+    # the runs' samples end to end, each in the polarity with the larger peaks, +inf after each
+    cat_start = np.concatenate(([0], np.cumsum(L)[:-1]))
+    ycat = y[np.repeat(a - cat_start, L) + np.arange(int(L.sum()))]
+    flip = np.maximum.reduceat(ycat, cat_start) < -np.minimum.reduceat(ycat, cat_start)
+    seg_start = cat_start + np.arange(L.size)
+    x = np.full(int(L.sum()) + L.size, np.inf)
+    x[np.repeat(seg_start - cat_start, L) + np.arange(int(L.sum()))] = np.where(
+        np.repeat(flip, L), -ycat, ycat)
+    pk, run = segment_peaks(x, seg_start, np.maximum(1, (0.7 * pmed).astype(np.intp)))
+    enough = np.bincount(run, minlength=L.size)[run] >= 4
+    pk, run = pk[enough], run[enough]
+    if pk.size < 4:
+        return empty
+    y0, y1, y2 = x[pk - 1], x[pk], x[pk + 1]  # a peak is never a segment's end
+    den = y0 - 2 * y1 + y2
+    sh = np.clip(np.divide(0.5 * (y0 - y2), den, out=np.zeros_like(den),
+                           where=np.abs(den) > 1e-12), -0.5, 0.5)
+    local = pk - seg_start[run]
+    pos = local + sh
+    amp = np.maximum(y1 - 0.25 * (y0 - y2) * sh, 1e-9)
+    per = np.diff(pos)
+    expect = period[np.minimum(T - 1, (a[run[1:]] + local[1:] + hop // 2) // hop)]
+    good = (per < max_ratio * expect) & (per > expect / max_ratio)
+    with np.errstate(divide="ignore", invalid="ignore"):  # periods across two runs: dropped
         ratio = per[1:] / per[:-1]
         keep = good[1:] & good[:-1] & (ratio < max_ratio) & (ratio > 1 / max_ratio)
-        jit.append((np.abs(np.diff(per)) / (0.5 * (per[1:] + per[:-1])))[keep])
-        shim.append(np.abs(20 * np.log10(amp[2:] / amp[1:-1]))[keep])
-    if not jit:
-        return np.zeros(0), np.zeros(0)
-    return np.concatenate(jit), np.concatenate(shim)
+        keep &= run[2:] == run[:-2]
+        jit = (np.abs(np.diff(per)) / (0.5 * (per[1:] + per[:-1])))[keep]
+        shim = np.abs(20 * np.log10(amp[2:] / amp[1:-1]))[keep]
+    return jit, shim

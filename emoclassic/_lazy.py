@@ -1,6 +1,6 @@
 """Lazy public names for a package: ``import emoclassic.data`` costs nothing until a name is used.
 
-Five packages (the top level, ``data``, ``features``, ``fusion`` and ``models``) re-export
+Six packages (the top level, ``audio``, ``data``, ``features``, ``fusion`` and ``models``) re-export
 names from private modules without importing them up front, so start-up (``emoclassic --help``,
 a fully cached ``features`` run, unpickling a saved model for a cold ``predict``) pays only for
 what it touches. One helper builds their module-level

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-LAZY_PACKAGES = ["emoclassic.data", "emoclassic.features", "emoclassic.fusion",
+LAZY_PACKAGES = ["emoclassic.audio", "emoclassic.data", "emoclassic.features", "emoclassic.fusion",
                  "emoclassic.models"]  # fmt: skip
 
 

@@ -47,6 +47,8 @@ __all__ = [
     "manifest_path",
     "file_sha256",
     "check_writable",
+    "adaptation_summary",
+    "find_adaptation_steps",
     "find_extractors",
     "find_speaker_normalizers",
     "iter_estimators",
@@ -152,11 +154,32 @@ def _feature_blocks(estimator: Any) -> list[Any]:
     )
 
 
+def find_adaptation_steps(estimator: Any) -> list[Any]:
+    """The domain-adaptation steps of a model (per-group normalisers, CORAL)."""
+    from .fusion._grouped import _GroupStep
+
+    return [obj for obj in iter_estimators(estimator) if isinstance(obj, _GroupStep)]
+
+
 def find_speaker_normalizers(estimator: Any) -> list[Any]:
     """Per-speaker normalisation steps (they need several utterances per new speaker)."""
-    from .fusion import SpeakerNormalizer
+    from .fusion import GroupNormalizer, SpeakerNormalizer
 
-    return [obj for obj in iter_estimators(estimator) if isinstance(obj, SpeakerNormalizer)]
+    return [obj for obj in find_adaptation_steps(estimator)
+            if isinstance(obj, SpeakerNormalizer)
+            or (isinstance(obj, GroupNormalizer) and obj._group_column == "speaker")]  # fmt: skip
+
+
+def adaptation_summary(estimator: Any) -> dict[str, str]:
+    """``normalization`` (the columns a model normalises by: ``speaker``, ``corpus``, both
+    joined by ", ", or ``none``) and ``adaptation`` (``coral`` or ``none``), read from its
+    steps: what the model card says."""
+    from .fusion import CORAL, GroupNormalizer
+
+    steps = find_adaptation_steps(estimator)
+    by = sorted({s._group_column for s in steps if isinstance(s, GroupNormalizer)})
+    coral = any(isinstance(s, CORAL) for s in steps)
+    return {"normalization": ", ".join(by) or "none", "adaptation": "coral" if coral else "none"}
 
 
 def _extractor_config(extractor: Any) -> dict:
@@ -333,6 +356,7 @@ def save_model(
         "modalities": _spec_modalities(spec, extractors),
         "speaker_normalization": _find_flag(spec_d, "speaker_normalization")
         or bool(find_speaker_normalizers(estimator)),
+        **adaptation_summary(estimator),
         "labels": _labels(estimator),
         "features": _unique([_extractor_config(ex) for ex in extractors]),
         "spec": spec_d,
@@ -544,6 +568,8 @@ def load_model(path: str | os.PathLike, *, trust: bool = False) -> tuple[Any, di
         info["modalities"] = _spec_modalities(None, find_extractors(estimator))
     if find_speaker_normalizers(estimator):
         info["speaker_normalization"] = True
+    for key, value in adaptation_summary(estimator).items():  # cards before 0.2 lack them
+        info.setdefault(key, value)
     for msg in warnings_out:
         logger.warning("%s", msg)
     info["warnings"] = warnings_out

@@ -42,6 +42,7 @@ from .data._inputs import AUDIO_EXTENSIONS, collect_audio_files, files_to_manife
 from .data._inputs import complete_manifest as _complete
 from .exceptions import DataError, EmoclassicError
 from .features import Failure, precompute, use_tables
+from .fusion._grouped import said_once
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +202,9 @@ class PreparedModel:
     Walking a fitted pipeline (its feature blocks, speaker normalisers, extra blocks, attention
     step, the detector's summary) costs milliseconds; a warm application predicts one clip in
     tens of milliseconds, so :class:`emoclassic.Recognizer` finds all of it once at load
-    (:meth:`of`) and :func:`predict_manifest` does it on every call.
+    (:meth:`of`) and :func:`predict_manifest` does it on every call. ``said`` holds the
+    adaptation steps' fallback messages already logged for this model (each is said once:
+    per call of :func:`predict_manifest`, per loaded model for a Recognizer).
     """
 
     estimator: Any
@@ -217,6 +220,7 @@ class PreparedModel:
     ood: Any = None
     ood_summary: dict | None = None
     ood_keys: dict | None = None
+    said: set = field(default_factory=set)
 
     @classmethod
     def of(cls, estimator: Any, info: dict | None = None) -> PreparedModel:
@@ -304,8 +308,8 @@ def _check_speakers(frame: pd.DataFrame, model: PreparedModel) -> None:
     known: set[str] = set()
     min_rows = 2
     for norm in model.normalizers:
-        known |= {str(k) for k in (getattr(norm, "speaker_stats_", None) or {})}
-        min_rows = max(min_rows, int(getattr(norm, "min_rows", 2) or 2))
+        known |= {str(k) for k in (getattr(norm, "group_stats_", None) or {})}
+        min_rows = max(min_rows, norm._min_rows())
     speakers = frame["speaker"]
     if speakers.map(_missing).any():
         raise DataError(
@@ -476,6 +480,11 @@ def predict_manifest(
     every block once per row, then the model runs on the good rows only. ``cache``,
     ``n_jobs`` and ``progress`` left at None take the values of
     :func:`emoclassic.config_context`; in-memory waveforms are never cached.
+    A model that normalises or aligns features per corpus (spec ``normalization = "corpus"``,
+    ``adaptation = "coral"``) adapts to each corpus of the batch it was not trained on, from
+    that corpus's rows (the ``corpus`` column; ``"user"`` for files), when it has at least
+    10 of them (:data:`emoclassic.fusion.DEFAULT_MIN_ROWS`); a smaller one gets the training
+    statistics, and one warning says so.
     Raises :class:`DataError` when the input cannot suit the model at all (text missing for a
     text model, one utterance per speaker for a speaker-normalised model) or an option is
     invalid (one line naming it and the fix).
@@ -546,7 +555,9 @@ def _predict(
     attention = None
     if good_rows:
         sub = X if len(good_rows) == len(X) else X.iloc[good_rows].reset_index(drop=True)
-        with use_tables(pre.tables):  # the model reads the precomputed rows
+        # the model reads the precomputed rows; a new corpus too small for its own statistics
+        # is said once, not once per adaptation step
+        with use_tables(pre.tables), said_once(model.said):
             proba[good_rows] = _proba(estimator, sub, classes, model.source)
             if model.has_attention:
                 attention = _attention_rows(estimator, X, errors)

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from emoclassic.evaluation import NoGroupsWarning, fit_final, run_cv, score_model
 from emoclassic.exceptions import ConfigError
 from emoclassic.features import BaseExtractor, Item
-from emoclassic.fusion import BLOCK_TYPES, ExtraFeatures, SpeakerNormalizer, register_block_type
+from emoclassic.fusion import BLOCK_TYPES, ExtraFeatures, GroupNormalizer, register_block_type
 from emoclassic.models import CLASSIFIERS, DEFAULT_GRIDS, register_classifier
 
 CLASSES = ["anger", "happiness", "neutral", "sadness"]
@@ -251,13 +251,13 @@ def test_ablation_runs_each_modality_on_the_same_folds(df):
 
 def test_speaker_normaliser_is_fitted_inside_each_fold(df, monkeypatch):
     seen: list[set] = []
-    original = SpeakerNormalizer._fit
+    original = GroupNormalizer._fit
 
     def recording_fit(self, X):
         seen.append(set(X["speaker"]))
         return original(self, X)
 
-    monkeypatch.setattr(SpeakerNormalizer, "_fit", recording_fit)
+    monkeypatch.setattr(GroupNormalizer, "_fit", recording_fit)
     spec = {"name": "sn", "features": {"x": {"type": "extra", "columns": A_COLS + T_COLS}},
             "classifier": {"name": "logreg"}, "grid": {"classifier.C": [0.1, 1.0]},
             "speaker_normalization": True, "cv": {"n_splits": 3, "inner_splits": 2}}  # fmt: skip

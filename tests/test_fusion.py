@@ -18,6 +18,7 @@ from emoclassic.fusion import (
     BLOCK_TYPES,
     AdaptiveFusion,
     ExtraFeatures,
+    GroupNormalizer,
     SpeakerNormalizationWarning,
     SpeakerNormalizer,
     StackingFusion,
@@ -380,7 +381,8 @@ def test_speaker_normalisation_in_a_spec_wraps_every_extractor():
                                                                 [A_COLS]}))  # fmt: skip
     pipe = build_pipeline(spec)
     for name, block, cols in pipe.named_steps["features"].transformers:
-        assert isinstance(block.named_steps["extract"], SpeakerNormalizer), name
+        step = block.named_steps["extract"]
+        assert isinstance(step, GroupNormalizer) and step.by == "speaker", name
         assert "speaker" in cols
     (cand,) = param_grid(spec)
     assert "features__audio__extract__transformer__columns" in cand

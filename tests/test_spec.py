@@ -174,7 +174,7 @@ def test_default_classifier_grid(tmp_path):
             "pca = 1\n",
             "pca = 1\nframes = 3\n",
             r"spec\.toml: unknown key 'frames' in \[features\.audio\]; valid keys: type, "
-            r"block, cache, columns",
+            r"adaptation, block, cache, columns",
         ),
         ("pca = 1\n", "pca = -3\n", r"spec\.toml: \[features\.audio\]: .*pca=-3 must be"),
         ('scoring = "ua"', 'scoring = "fun"', r"spec\.toml: unknown scoring 'fun'"),

@@ -261,8 +261,9 @@ def _protocol_line(report: dict[str, Any]) -> str:
     d = report.get("data", {})
     return (
         f"Scheme **{p.get('scheme')}** by `{p.get('groups')}` ({p.get('n_outer_folds')} outer "
-        f"folds; inner: {p.get('inner')}), scoring `{p.get('scoring')}`, speaker normalisation: "
-        f"{'yes' if p.get('speaker_normalization') else 'no'}; {d.get('n_items')} items, "
+        f"folds; inner: {p.get('inner')}), scoring `{p.get('scoring')}`, normalisation: "
+        f"{p.get('normalization') or ('speaker' if p.get('speaker_normalization') else 'none')}, "
+        f"adaptation: {p.get('adaptation') or 'none'}; {d.get('n_items')} items, "
         f"{len(d.get('classes', {}))} classes, {len(d.get('groups', {}))} groups, "
         f"{d.get('n_failed', 0)} failed."
     )

@@ -24,7 +24,7 @@ from .._versions import versions
 from ..features import BaseExtractor, block_extractors, precompute
 from ._cvreport import CVReport
 from ._metrics import calibration_summary, chance_metrics, compute_metrics
-from ._search import _attention_report, _evaluate, _majority, _most_frequent, _uses_speaker_norm
+from ._search import _attention_report, _evaluate, _majority, _most_frequent
 from ._splits import (
     CORPUS,
     LABEL,
@@ -272,7 +272,7 @@ def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
             if scheme == "split" and dev_mask is not None and dev_mask.any()
             else inner,  # fmt: skip
             "inner_splits": inner_splits,
-            "speaker_normalization": _uses_speaker_norm(spec),
+            **spec.adaptation_protocol(),  # normalization, adaptation, speaker_normalization
             "scoring": spec.scoring,
             "random_state": random_state,
         },

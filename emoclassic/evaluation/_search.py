@@ -235,12 +235,6 @@ def _majority(y, splits, labels) -> dict[str, Any]:
     return compute_metrics(y[covered], pred[covered], labels=labels)["metrics"]
 
 
-def _uses_speaker_norm(spec) -> bool:
-    if spec.speaker_normalization:
-        return True
-    return any(bool(b.speaker_normalization) for b in spec.features.values())
-
-
 def _most_frequent(params: list[dict]) -> dict:
     if not params:
         return {}

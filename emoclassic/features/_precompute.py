@@ -68,7 +68,7 @@ def _row_paths(manifest: pd.DataFrame) -> dict[str, str | None]:
 def _block_of(key: str) -> str:
     """The block name in a pipeline parameter path (``...__audio__extract`` → ``audio``)."""
     parts = key.split("__")
-    if parts[-1] == "transformer":
+    while len(parts) > 1 and parts[-1] == "transformer":  # inside adaptation steps
         parts = parts[:-1]
     return parts[-2] if len(parts) >= 2 and parts[-1] == "extract" else key
 

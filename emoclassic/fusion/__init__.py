@@ -1,6 +1,6 @@
 """Fusion: feature blocks, early (ColumnTransformer) and late (voting, stacking, hybrid,
-adaptive) fusion, learned attention over blocks, speaker normalisation, and building a spec's
-pipeline and grid.
+adaptive) fusion, learned attention over blocks, domain adaptation steps (per-speaker or
+per-corpus normalisation, CORAL), and building a spec's pipeline and grid.
 
 Names are imported on first use (:mod:`emoclassic._lazy`): unpickling a saved model imports
 only the modules its classes live in (``fusion._late`` for a late-fusion model), not the
@@ -33,8 +33,11 @@ if TYPE_CHECKING:  # the names below, for type checkers and editors
         pipeline_layout,
         translate_params,
     )
+    from ._coral import CORAL
     from ._early import make_block, make_block_union
     from ._extra import extra_inputs, read_feature_file
+    from ._group_norm import GroupNormalizer
+    from ._grouped import DEFAULT_MIN_ROWS, AdaptationWarning, said_once
     from ._late import AdaptiveFusion, StackingFusion, VotingFusion, aligned_proba
     from ._speaker_norm import SpeakerNormalizationWarning, SpeakerNormalizer
 
@@ -66,15 +69,24 @@ _LAZY = {
     "aligned_proba": "_late",
     "SpeakerNormalizationWarning": "_speaker_norm",
     "SpeakerNormalizer": "_speaker_norm",
+    "CORAL": "_coral",
+    "GroupNormalizer": "_group_norm",
+    "DEFAULT_MIN_ROWS": "_grouped",
+    "AdaptationWarning": "_grouped",
+    "said_once": "_grouped",
 }
 
 __all__ = [
     "BLOCK_TYPES",
+    "CORAL",
+    "DEFAULT_MIN_ROWS",
     "FUSIONS",
+    "AdaptationWarning",
     "AdaptiveFusion",
     "AttentionFusion",
     "BlockType",
     "ExtraFeatures",
+    "GroupNormalizer",
     "SpeakerNormalizationWarning",
     "SpeakerNormalizer",
     "StackingFusion",
@@ -94,6 +106,7 @@ __all__ = [
     "param_grid",
     "pipeline_layout",
     "register_block_type",
+    "said_once",
     "translate_params",
 ]
 

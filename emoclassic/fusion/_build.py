@@ -53,7 +53,7 @@ from ..spec._types import (
 )
 from ._attention import AttentionFusion
 from ._blocks import block_modality
-from ._early import block_uses_normalizer, make_block, make_block_union
+from ._early import block_wrappers, make_block, make_block_union
 from ._late import AdaptiveFusion, StackingFusion, VotingFusion, reject_unknown
 
 __all__ = [
@@ -81,7 +81,7 @@ class _Layout:
 
     fusion: str
     blocks: dict[str, BlockSpec]
-    normalized: dict[str, bool]
+    wrapped: dict[str, int]  # block -> adaptation steps around its extractor
     branches: dict[str, list[str]] = field(default_factory=dict)  # late: branch -> blocks
     ct_blocks: dict[str, list[str]] = field(default_factory=dict)  # CT path -> its blocks
     block_sites: dict[str, list[str]] = field(default_factory=dict)  # block -> CT paths
@@ -128,9 +128,9 @@ def pipeline_layout(spec) -> _Layout:
     spec = _as_spec(spec)
     fusion = spec.fusion.type
     blocks = dict(spec.features)
-    norm = {n: block_uses_normalizer(b.options, spec.speaker_normalization)
-            for n, b in blocks.items()}  # fmt: skip
-    lay = _Layout(fusion, blocks, norm)
+    wrapped = {n: block_wrappers(b.options, spec.normalization, spec.adaptation)
+               for n, b in blocks.items()}  # fmt: skip
+    lay = _Layout(fusion, blocks, wrapped)
     clf = spec.classifier
     clf_name = clf.name
     if CLASSIFIERS.get(clf_name) is not None and CLASSIFIERS[clf_name].raw_input:
@@ -320,7 +320,7 @@ def _translate_block(lay: _Layout, g: GridKey, value, out, set_ct_weights) -> No
             )
         else:
             check_block_option(key, lay.blocks[block].type, opt)
-            ext = "extract__transformer" if lay.normalized[block] else "extract"
+            ext = "extract" + "__transformer" * lay.wrapped[block]
             out[f"{prefix}__{ext}__{opt}"] = value
 
 
@@ -399,7 +399,8 @@ def _blocks_for(spec, names: Iterable[str], *, cache, n_jobs) -> dict:
             cache=cache,
             n_jobs=n_jobs,
             base_dir=spec.base_dir,
-            speaker_normalization=spec.speaker_normalization,
+            normalization=spec.normalization,
+            adaptation=spec.adaptation,
             steps_needed=steps.get(n, ()),
         )
     return out

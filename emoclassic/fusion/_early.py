@@ -2,7 +2,8 @@
 
 Each block is a small Pipeline over the manifest columns it reads::
 
-    extract (the extractor, or SpeakerNormalizer(extractor) when speaker-normalised)
+    extract (the extractor; wrapped in GroupNormalizer(extractor, by=speaker|corpus) when
+             normalised, and that in CORAL(..., by=corpus) when adapted)
     → scale (StandardScaler; with_mean=False on sparse TF-IDF)
     → select (SelectKBest, optional) → pca (PCA, optional)
 
@@ -24,18 +25,41 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..exceptions import ConfigError
-from ..spec._types import pca_components, valid_value
+from ..spec._types import block_adaptation, block_normalization, pca_components, valid_value
 from ._blocks import block_columns, block_scales, make_extractor
-from ._speaker_norm import SpeakerNormalizer
+from ._coral import CORAL
+from ._group_norm import GroupNormalizer
 
-__all__ = ["make_block", "make_block_union"]
+__all__ = ["make_block", "make_block_union", "wrap_extractor"]
 
-SPEAKER_COLUMN = "speaker"
+#: the manifest column a CORAL step groups by: each corpus is a domain
+CORAL_COLUMN = "corpus"
 
 
-def block_uses_normalizer(options: dict[str, Any], default: bool) -> bool:
-    flag = options.get("speaker_normalization", default)
-    return bool(flag)
+def block_wrappers(options: dict[str, Any], normalization: str = "none",
+                   adaptation: str = "none") -> int:  # fmt: skip
+    """How many adaptation steps wrap the extractor of a block (0, 1 or 2)."""
+    return int(block_normalization(options, normalization) != "none") + int(
+        block_adaptation(options, adaptation) != "none"
+    )
+
+
+def wrap_extractor(extractor: Any, columns: list[str], normalization: str,
+                   adaptation: str) -> tuple[Any, list[str]]:  # fmt: skip
+    """The block's ``extract`` step and columns with its adaptation steps around it.
+
+    Normalisation comes first (each speaker or corpus standardised), CORAL around it (a new
+    corpus's correlations aligned to the training data's); each step adds the manifest
+    column it groups by to the columns the block reads.
+    """
+    columns = list(columns)
+    if normalization != "none":
+        extractor = GroupNormalizer(extractor, by=normalization)
+        columns += [normalization] if normalization not in columns else []
+    if adaptation == "coral":
+        extractor = CORAL(extractor, by=CORAL_COLUMN)
+        columns += [CORAL_COLUMN] if CORAL_COLUMN not in columns else []
+    return extractor, columns
 
 
 def make_block(
@@ -46,23 +70,25 @@ def make_block(
     cache: Any = None,
     n_jobs: int = 1,
     base_dir: Any = None,
-    speaker_normalization: bool = False,
+    normalization: str = "none",
+    adaptation: str = "none",
     steps_needed: Iterable[str] = (),
 ) -> tuple[Pipeline, list[str]]:
     """One block's Pipeline and the manifest columns it reads.
 
+    ``normalization`` and ``adaptation`` are the spec's (a block's own options win);
     ``steps_needed`` names optional steps (``"pca"``, ``"select"``) the grid will tune even if
     the block's options leave them off.
     """
     needed = set(steps_needed)
     extractor = make_extractor(type_name, options, cache=cache, n_jobs=n_jobs, base_dir=base_dir,
                                block=name)
-    columns = block_columns(type_name, options)
-    normalise = block_uses_normalizer(options, speaker_normalization)
-    if normalise:
-        extractor = SpeakerNormalizer(extractor, speaker_column=SPEAKER_COLUMN)
-        if SPEAKER_COLUMN not in columns:
-            columns = [*columns, SPEAKER_COLUMN]
+    extractor, columns = wrap_extractor(
+        extractor,
+        block_columns(type_name, options),
+        block_normalization(options, normalization),
+        block_adaptation(options, adaptation),
+    )
     steps: list[tuple[str, Any]] = [("extract", extractor)]
     scale = options.get("scale", block_scales(type_name))
     if not valid_value("scale", scale):

@@ -29,8 +29,11 @@ from ._types import (
     CVSpec,
     FusionSpec,
     GridKey,
+    block_adaptation,
+    block_normalization,
     check_keys,
     check_value,
+    resolve_normalization,
 )
 
 try:  # Python >= 3.11
@@ -42,7 +45,7 @@ __all__ = ["CV_SCHEMES", "INNER_SCHEMES", "PipelineSpec", "SCORING_ALIASES", "lo
 
 TOP_KEYS = (
     "name", "description", "features", "fusion", "classifier", "grid", "cv", "scoring",
-    "speaker_normalization", "measured",
+    "speaker_normalization", "normalization", "adaptation", "measured",
 )  # fmt: skip
 SCORING_ALIASES = {
     "ua": "balanced_accuracy",
@@ -61,6 +64,9 @@ class PipelineSpec:
     :class:`FusionSpec`, ``classifier`` a :class:`ClassifierSpec` and ``cv`` a :class:`CVSpec`;
     ``grid`` maps friendly dotted keys (``classifier.C``, ``features.audio.pca``,
     ``fusion.weights``; :class:`GridKey` parses them) to lists of values.
+    ``normalization`` (``none``, ``speaker``, ``corpus``) and ``adaptation`` (``none``,
+    ``coral``) are every block's domain-adaptation steps unless a block sets its own;
+    :attr:`speaker_normalization` is the old flag, read from ``normalization``.
     """
 
     name: str
@@ -71,10 +77,47 @@ class PipelineSpec:
     grid: dict[str, list] = field(default_factory=dict)
     cv: CVSpec = field(default_factory=CVSpec)
     scoring: str = "balanced_accuracy"
-    speaker_normalization: bool = False
+    normalization: str = "none"
+    adaptation: str = "none"
     measured: str = ""
     source: str | None = None
     base_dir: str | None = None
+
+    @property
+    def speaker_normalization(self) -> bool:
+        """Whether the spec normalises per speaker (the old flag; see ``normalization``)."""
+        return self.normalization == "speaker"
+
+    def block_normalization(self, name: str) -> str:
+        """Block ``name``'s normalisation: its own, else the spec's."""
+        return block_normalization(self.features[name].options, self.normalization)
+
+    def block_adaptation(self, name: str) -> str:
+        """Block ``name``'s adaptation: its own, else the spec's."""
+        return block_adaptation(self.features[name].options, self.adaptation)
+
+    def adaptation_protocol(self) -> dict[str, Any]:
+        """What a report's ``protocol`` says about domain adaptation.
+
+        ``normalization`` and ``adaptation``: the value every block uses, or
+        ``"BLOCK=value, ..."`` when blocks differ; ``speaker_normalization``: whether any
+        block is normalised per speaker (the old key, kept).
+        """
+
+        def one(values: dict[str, str]) -> str:
+            distinct = set(values.values())
+            if len(distinct) <= 1:
+                return next(iter(distinct), "none")
+            return ", ".join(f"{b}={v}" for b, v in values.items())
+
+        norm = {n: self.block_normalization(n) for n in self.features}
+        adapt = {n: self.block_adaptation(n) for n in self.features}
+        return {
+            "normalization": one(norm) if norm else self.normalization,
+            "adaptation": one(adapt) if adapt else self.adaptation,
+            "speaker_normalization": "speaker" in norm.values()
+            or (not norm and self.speaker_normalization),
+        }
 
     @property
     def fusion_options(self) -> dict[str, Any]:
@@ -93,7 +136,9 @@ class PipelineSpec:
             "grid": copy.deepcopy(self.grid),
             "cv": self.cv.to_table(),
             "scoring": self.scoring,
-            "speaker_normalization": self.speaker_normalization,
+            "normalization": self.normalization,
+            "speaker_normalization": self.speaker_normalization,  # the old spelling, agreeing
+            "adaptation": self.adaptation,
             **({"measured": self.measured} if self.measured else {}),
         }
 
@@ -337,7 +382,8 @@ def _parse(data: Any, src: str, base_dir: str | None) -> PipelineSpec:
     classifier = _classifier(data["classifier"], "[classifier]")
     cv = CVSpec.from_table(data.get("cv", {}))
     scoring = _scoring(data.get("scoring", "balanced_accuracy"))
-    sn = check_value("speaker_normalization", data.get("speaker_normalization", False))
+    normalization = resolve_normalization(data, "") or "none"
+    adaptation = check_value("adaptation", data.get("adaptation", "none"))
     grid_table = data.get("grid", {})
     if not isinstance(grid_table, dict):
         raise ConfigError("[grid] must be a table of parameter lists")
@@ -349,7 +395,8 @@ def _parse(data: Any, src: str, base_dir: str | None) -> PipelineSpec:
         classifier=classifier,
         cv=cv,
         scoring=scoring,
-        speaker_normalization=sn,
+        normalization=normalization,
+        adaptation=adaptation,
         measured=measured,
         source=src,
         base_dir=base_dir,

@@ -28,15 +28,26 @@ __all__ = [
     "ClassifierSpec",
     "FUSIONS",
     "FusionSpec",
+    "ADAPTATIONS",
     "GridKey",
+    "NORMALIZATIONS",
     "STEP_OPTIONS",
+    "block_adaptation",
+    "block_normalization",
     "check_value",
+    "resolve_normalization",
     "pca_components",
     "valid_value",
 ]
 
 #: block options that configure the block's steps, not its extractor
-STEP_OPTIONS = frozenset({"scale", "pca", "select_k", "weight", "speaker_normalization"})
+STEP_OPTIONS = frozenset({"scale", "pca", "select_k", "weight", "speaker_normalization",
+                          "normalization", "adaptation"})
+#: ``normalization``: standardise each speaker's or each corpus's features with its own
+#: statistics (``speaker_normalization = true`` is the old spelling of "speaker")
+NORMALIZATIONS = ("none", "speaker", "corpus")
+#: ``adaptation``: align a new corpus's second-order statistics to the training data's
+ADAPTATIONS = ("none", "coral")
 #: classifier options that say how the classifier is wrapped, not passed to it
 WRAPPER_OPTIONS = ("probability", "calibration")
 #: the block options a grid may tune besides the extractor's own
@@ -85,6 +96,8 @@ _SPLITS = _Rule(lambda v: _is_int(v) and v >= 2, " must be an integer >= 2")
 _RULES: dict[str, _Rule] = {
     "scale": _FLAG,
     "speaker_normalization": _FLAG,
+    "normalization": _Rule(lambda v: v in NORMALIZATIONS, f"; valid: {', '.join(NORMALIZATIONS)}"),
+    "adaptation": _Rule(lambda v: v in ADAPTATIONS, f"; valid: {', '.join(ADAPTATIONS)}"),
     "probability": _FLAG,
     "calibration": _Rule(
         lambda v: v in ("auto", "sigmoid", "isotonic", "temperature", "none"),
@@ -133,6 +146,43 @@ def check_value(option: str, value: Any, *, name: str | None = None, key: str | 
         tail = rule.spec if rule.grid is None else rule.grid
         raise ConfigError(f"grid key {key!r}: {value!r}{tail}")
     raise ConfigError(f"{name or option}={value!r}{rule.spec}")
+
+
+def resolve_normalization(table: Mapping[str, Any], where: str) -> str | None:
+    """A table's ``normalization``, reading ``speaker_normalization`` as its alias.
+
+    None when the table gives neither. ``speaker_normalization = true`` means "speaker",
+    ``false`` means "not per speaker" ("none" unless ``normalization`` says "corpus"). Both
+    given and disagreeing: a :class:`ConfigError`.
+    """
+    flag = table.get("speaker_normalization")
+    value = table.get("normalization")
+    if flag is not None:
+        check_value("speaker_normalization", flag, name=f"{where}speaker_normalization")
+    if value is not None:
+        check_value("normalization", value, name=f"{where}normalization")
+    if flag is None:
+        return value
+    if value is None:
+        return "speaker" if flag else "none"
+    if flag != (value == "speaker"):
+        raise ConfigError(
+            f"{where}speaker_normalization={'true' if flag else 'false'} and "
+            f"normalization={value!r} disagree; give only normalization "
+            f"({', '.join(NORMALIZATIONS)}): speaker_normalization is its old spelling"
+        )
+    return value
+
+
+def block_normalization(options: Mapping[str, Any], default: str = "none") -> str:
+    """The normalisation of a block with ``options`` in a spec whose own is ``default``."""
+    own = resolve_normalization(options, "")
+    return default if own is None else own
+
+
+def block_adaptation(options: Mapping[str, Any], default: str = "none") -> str:
+    """The adaptation of a block with ``options`` in a spec whose own is ``default``."""
+    return str(options.get("adaptation", default))
 
 
 def pca_components(block: str, value: Any):
@@ -204,9 +254,10 @@ class BlockSpec(_ReadView):
         where = f"[features.{name}]"
         type_name = table.get("type")
         options = {k: v for k, v in table.items() if k != "type"}
-        for opt in ("weight", "scale", "speaker_normalization"):
+        for opt in ("weight", "scale", "adaptation"):
             if opt in options:
                 check_value(opt, options[opt], name=f"{where}.{opt}")
+        resolve_normalization(options, f"{where}.")
         if "pca" in options:
             try:
                 pca_components(name, options["pca"])
@@ -216,13 +267,17 @@ class BlockSpec(_ReadView):
         if type_name == "frames":
             fixed = [k for k in ("pca", "select_k", "weight") if k in options]
             fixed += [k for k in ("scale", "speaker_normalization") if options.get(k)]
+            fixed += [k for k in ("normalization", "adaptation")
+                      if options.get(k, "none") != "none"]  # fmt: skip
             if fixed:
                 raise ConfigError(
                     f"{where}: a frames block keeps its row layout (length, dim, max_frames, "
                     "frames) for the sequence model, which normalises frames itself; drop "
                     f"{', '.join(fixed)}"
                 )
-            options.setdefault("speaker_normalization", False)  # even in a normalised spec
+            # never normalised or adapted, even in a spec that does so
+            options.setdefault("speaker_normalization", False)
+            options.setdefault("adaptation", "none")
         if type_name == "extra" and ("columns" in options) == ("file" in options):
             raise ConfigError(f"{where}: an extra block needs exactly one of columns=[...] or file")
         return cls(name, type_name, options)
@@ -245,9 +300,21 @@ class BlockSpec(_ReadView):
         return self.options.get("scale")
 
     @property
+    def normalization(self) -> str | None:
+        """``none``, ``speaker`` or ``corpus`` (None: the spec's ``normalization``); the old
+        ``speaker_normalization`` flag is read as its alias."""
+        return resolve_normalization(self.options, f"[features.{self.name}].")
+
+    @property
     def speaker_normalization(self) -> bool | None:
-        """Normalise per speaker (None: the spec's ``speaker_normalization``)."""
-        return self.options.get("speaker_normalization")
+        """Normalise per speaker (None: the spec's ``normalization``)."""
+        value = self.normalization
+        return None if value is None else value == "speaker"
+
+    @property
+    def adaptation(self) -> str | None:
+        """``none`` or ``coral`` (None: the spec's ``adaptation``)."""
+        return self.options.get("adaptation")
 
     @property
     def weight(self) -> float:

@@ -62,6 +62,9 @@ def _info_text(d: dict) -> str:
     ]
     if d.get("speaker_normalization"):
         lines.append("speaker normalisation: yes (needs several utterances per speaker)")
+    if "corpus" in str(d.get("normalization")) or d.get("adaptation") not in (None, "none"):
+        lines.append(f"adaptation:   normalization {d.get('normalization')}, adaptation "
+                     f"{d.get('adaptation')} (adapts to a new corpus's batch of 10 or more items)")
     notes = {k: (old, new) for k, old, new in d.get("version_notes") or []}
     vers = d.get("versions") or {}
     lines.append("versions:     " + ", ".join(

@@ -120,10 +120,20 @@ def test_coral_aligns_a_new_corpus_to_the_training_statistics():
     assert coral.get_feature_names_out().tolist() == [f"x{i}" for i in range(5)]
 
 
+def test_coral_at_full_shrinkage_is_per_corpus_standardisation_on_the_training_scale():
+    train = corpus_rows("a", 80)[["corpus", *COLS]]
+    new = corpus_rows("c", 50, gain=3, offset=[4, -2, 1, 0], seed=5)[["corpus", *COLS]]
+    coral = CORAL(shrinkage=1.0).fit(train)
+    standardised = GroupNormalizer(by="corpus").fit(train).transform(new)
+    np.testing.assert_allclose(coral.transform(new),
+                               standardised * coral.scale_ + coral.mean_, atol=1e-9)
+    assert CORAL().shrinkage == 0.9  # the default (see the module docs for why)
+
+
 def test_coral_in_thousands_of_dimensions_stays_cheap_and_finite():
     rng = np.random.default_rng(1)
     src = rng.normal(size=(120, 3000)) * rng.uniform(0.1, 10, 3000)
-    coral = CORAL(n_components=20).fit(src)
+    coral = CORAL(n_components=20, shrinkage="ledoit-wolf").fit(src)
     assert coral.components_.shape == (3000, 20)
     assert 0 < coral.shrinkage_ < 1  # Ledoit-Wolf: far fewer rows than dimensions
     out = coral.transform(src[:40] * 2 + 1)

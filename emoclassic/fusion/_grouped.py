@@ -40,7 +40,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..exceptions import ConfigError
+from ..exceptions import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,10 @@ class _GroupStep(TransformerMixin, BaseEstimator):
     """Base of the steps that adapt each group of rows (see the module docs).
 
     Subclasses define ``__init__`` (with ``transformer``, ``min_rows`` and a group column
-    parameter), :attr:`_group_column`, :meth:`_fit_groups` and :meth:`_adapt`.
+    parameter ``by``), :meth:`_fit_groups` (the training statistics), :meth:`_seen_groups`,
+    and how rows are transformed: :meth:`_adapt_seen` (a training group),
+    :meth:`_adapt_new` (an unseen group with enough rows: its own statistics) and
+    :meth:`_fallback` (the training statistics).
     """
 
     #: whether features may hold NaN (kept as NaN) rather than being refused
@@ -188,8 +191,6 @@ class _GroupStep(TransformerMixin, BaseEstimator):
             F = F.toarray()
         F = np.asarray(F, dtype=np.float64)
         if not self._allow_nan and not np.isfinite(F).all():
-            from ..exceptions import DataError
-
             raise DataError(f"{type(self).__name__}: the block's features hold NaN or infinite "
                             "values, which a covariance cannot take")  # fmt: skip
         return F

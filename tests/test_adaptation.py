@@ -299,3 +299,18 @@ def test_in_corpus_the_corpus_steps_cost_nothing_on_the_demo_corpus(demo_corpus,
     assert ua[("none",)] > 0.4  # chance: 0.25
     assert ua[("corpus",)] >= ua[("none",)] - 0.01
     assert ua[("coral",)] >= ua[("none",)] - 0.01
+
+
+def test_train_on_some_corpora_test_on_a_shifted_one():
+    """The cross-corpus protocol (``run_cv(test_sets=)``): the test corpus is new to the model,
+    so the corpus steps adapt to it; the report says which steps were used."""
+    train = pd.concat([corpus_rows("a", 40),
+                       corpus_rows("b", 40, gain=0.5, offset=[-1, 1, 0, 2], seed=1)])
+    shifted = corpus_rows("c", 40, gain=2.0, offset=[9, 6, -5, 3], seed=2)
+    ua = {}
+    for keys in ({}, {"normalization": "corpus"}, {"adaptation": "coral"}):
+        report = run_cv(spec_dict(**keys), train, test_sets={"c": shifted})
+        ua[tuple(keys.values()) or ("none",)] = report["cross_corpus"]["c"]["metrics"]["ua"]
+        assert report["protocol"]["normalization"] == keys.get("normalization", "none")
+    assert ua[("none",)] <= 0.6
+    assert ua[("corpus",)] >= 0.85 and ua[("coral",)] >= 0.85

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,7 @@ from .fusion._grouped import said_once
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ABSTAIN_LABEL",
     "AUDIO_EXTENSIONS",
     "AUTO_WINDOW_SECONDS",
     "LOW_CONFIDENCE",
@@ -58,6 +59,7 @@ __all__ = [
     "predict_manifest",
     "probability_source",
     "smooth_probabilities",
+    "top_label",
     "window_bounds",
 ]
 
@@ -72,6 +74,9 @@ DEFAULT_WINDOW_SECONDS = 10.0
 LOW_CONFIDENCE = 0.5
 #: The keys every prediction and window carries about trust (null: the model has no detector).
 FLAG_KEYS = ("out_of_distribution", "ood_score", "ood_threshold", "low_confidence")
+#: The label of a prediction whose top probability is below ``abstain_below``
+#: (``--abstain-below``): the model abstains; the probabilities stay as they are.
+ABSTAIN_LABEL = "uncertain"
 
 
 @dataclass
@@ -81,7 +86,8 @@ class PredictionResult:
     Each prediction (and each of its windows) is a dict with ``label``, ``probabilities`` and
     the trust keys ``out_of_distribution``, ``ood_score``, ``ood_threshold`` (all None for a
     model saved without an out-of-distribution detector) and ``low_confidence``.
-    ``low_confidence_below`` is the probability used for the latter; ``ood`` the detector's
+    ``low_confidence_below`` is the probability used for the latter; ``abstain_below`` the one
+    under which ``label`` is :data:`ABSTAIN_LABEL` (None: never); ``ood`` the detector's
     summary as in the model card (None without one). ``outcomes`` has one entry per input
     row, in input order: ``(its prediction dict or None, its failures)`` (the row's own
     failure when it has no prediction, else the failures of some of its windows), so a
@@ -93,6 +99,7 @@ class PredictionResult:
     failures: list[Failure] = field(default_factory=list)
     low_confidence_below: float = LOW_CONFIDENCE
     ood: dict | None = None
+    abstain_below: float | None = None
     outcomes: list[tuple[dict | None, list[Failure]]] = field(default_factory=list, repr=False)
 
     @property
@@ -111,6 +118,7 @@ class PredictionResult:
             "model": model or {},
             "labels": list(self.labels),
             "flags": {"low_confidence_below": self.low_confidence_below,
+                      "abstain_below": self.abstain_below,
                       "out_of_distribution": self.ood},
             "predictions": self.predictions,
             # the Failure record, plus "error" (= message): the key of schema version 1
@@ -399,9 +407,19 @@ def _attention_rows(estimator: Any, X: pd.DataFrame, errors: dict) -> pd.DataFra
     return out
 
 
-def _entry(labels: list[str], p: np.ndarray) -> tuple[str, dict[str, float]]:
+def top_label(labels: Sequence[str], p: np.ndarray, abstain_below: float | None = None) -> str:
+    """The most probable label, or :data:`ABSTAIN_LABEL` when its probability is below
+    ``abstain_below`` (the one rule of predictions, windows and stream lines)."""
+    k = int(np.argmax(p))
+    if abstain_below is not None and float(p[k]) < abstain_below:
+        return ABSTAIN_LABEL
+    return labels[k]
+
+
+def _entry(labels: list[str], p: np.ndarray, abstain_below: float | None = None
+           ) -> tuple[str, dict[str, float]]:  # fmt: skip
     probs = {lab: round(float(v), 6) for lab, v in zip(labels, p, strict=True)}
-    return labels[int(np.argmax(p))], probs
+    return top_label(labels, p, abstain_below), probs
 
 
 def _flags(p: np.ndarray, score: float, threshold: float | None, low: float) -> dict:
@@ -453,6 +471,7 @@ def predict_manifest(
     progress: bool = False,
     extra: Mapping[str, str | os.PathLike] | None = None,
     low_confidence: float = LOW_CONFIDENCE,
+    abstain_below: float | None = None,
 ) -> PredictionResult:
     """Predict every row of ``manifest`` with a fitted pipeline; bad rows become failures.
 
@@ -474,8 +493,10 @@ def predict_manifest(
     ``ood_threshold`` from the model's detector (``emoclassic_ood_``, fitted by
     :func:`emoclassic.evaluation.fit_final`; None for models saved without one): a whole
     file's score is the median of its windows' scores. ``low_confidence`` is set when the top
-    probability is below ``low_confidence``. One warning is logged when any item is out of
-    distribution.
+    probability is below ``low_confidence``. With ``abstain_below`` a prediction (or window)
+    whose top probability is below it is labelled :data:`ABSTAIN_LABEL` ("uncertain"; its
+    probabilities unchanged): the model abstains rather than guess. One warning is logged when
+    any item is out of distribution.
     Features come from the shared precompute step (:func:`emoclassic.features.precompute`):
     every block once per row, then the model runs on the good rows only. ``cache``,
     ``n_jobs`` and ``progress`` left at None take the values of
@@ -489,14 +510,19 @@ def predict_manifest(
     text model, one utterance per speaker for a speaker-normalised model) or an option is
     invalid (one line naming it and the fix).
     """
-    _check_options(window, hop, smooth, low_confidence)
+    _check_options(window, hop, smooth, low_confidence, abstain_below)
     return _predict(PreparedModel.of(estimator, info), manifest, window=window, hop=hop,
                     smooth=smooth, auto_window=auto_window, cache=cache, n_jobs=n_jobs,
-                    progress=progress, extra=extra, low_confidence=low_confidence)
+                    progress=progress, extra=extra, low_confidence=low_confidence,
+                    abstain_below=abstain_below)
 
 
-def _check_options(window, hop, smooth, low_confidence) -> None:
+def _check_options(window, hop, smooth, low_confidence, abstain_below=None) -> None:
     check_windows(window, hop, smooth)
+    if abstain_below is not None and (isinstance(abstain_below, bool) or not (
+            isinstance(abstain_below, (int, float)) and 0.0 <= abstain_below <= 1.0)):
+        raise DataError(f"abstain_below={abstain_below!r}: give a probability between 0 and 1 "
+                        "(e.g. 0.5), or None never to abstain")
     if isinstance(low_confidence, bool) or not (
             isinstance(low_confidence, (int, float)) and 0.0 <= low_confidence <= 1.0):
         raise DataError(f"low_confidence={low_confidence!r}: give a probability between 0 and 1 "
@@ -516,6 +542,7 @@ def _predict(
     progress: bool | None = None,
     extra: Mapping[str, str | os.PathLike] | None = None,
     low_confidence: float = LOW_CONFIDENCE,
+    abstain_below: float | None = None,
     complete: bool = True,
 ) -> PredictionResult:
     """:func:`predict_manifest` with the model inspected once (options already checked).
@@ -534,7 +561,8 @@ def _predict(
     if len(frame):
         _check_speakers(frame, model)
     low = float(low_confidence)
-    result = PredictionResult(labels=labels, low_confidence_below=low)
+    result = PredictionResult(labels=labels, low_confidence_below=low,
+                              abstain_below=abstain_below)
     outcomes: list[tuple[dict | None, list[Failure]]] = [
         (None, [f]) if f is not None else (None, []) for f in row_failures]
     if not len(frame):
@@ -588,13 +616,13 @@ def _predict(
                         for i in idx if i in errors]
             shown = smooth_probabilities(proba[good], smooth)
             for j, i in enumerate(good):
-                lab, probs = _entry(labels, shown[j])
+                lab, probs = _entry(labels, shown[j], abstain_below)
                 windows.append(
                     {"start": float(starts[i]), "end": float(ends[i]), "label": lab,
                      "probabilities": probs, **_flags(shown[j], ood[i], threshold, low)}
                 )
         mean = proba[good].mean(axis=0)
-        lab, probs = _entry(labels, mean)
+        lab, probs = _entry(labels, mean, abstain_below)
         score = float(np.median(ood[good])) if threshold is not None else math.nan
         entry = {"id": ids[k], "path": path, "label": lab, "probabilities": probs,
                  **_flags(mean, score, threshold, low), "windows": windows}  # fmt: skip

@@ -279,7 +279,9 @@ class Recognizer:
     * ``speaker``: the speaker of the recordings, for speaker-normalised models (which need
       several recordings per new speaker: use :meth:`predict_files`).
 
-    ``low_confidence`` is the probability under which a result is flagged; ``cache`` and
+    ``low_confidence`` is the probability under which a result is flagged; with
+    ``abstain_below`` a result whose top probability is below it is labelled "uncertain"
+    (:data:`emoclassic.prediction.ABSTAIN_LABEL`, probabilities unchanged); ``cache`` and
     ``n_jobs`` are runtime settings for every call (None: those of
     :func:`emoclassic.config_context`, by default no feature cache: distinct clips gain
     nothing from one, and in-memory arrays are never cached).
@@ -296,14 +298,16 @@ class Recognizer:
         *,
         path: str | os.PathLike | None = None,
         low_confidence: float = LOW_CONFIDENCE,
+        abstain_below: float | None = None,
         cache: Any = None,
         n_jobs: int | None = None,
     ) -> None:
-        _check_options(None, None, None, low_confidence)
+        _check_options(None, None, None, low_confidence, abstain_below)
         self.estimator = estimator
         self.info: dict[str, Any] = dict(info or {})
         self.path = None if path is None else str(path)
         self.low_confidence = float(low_confidence)
+        self.abstain_below = None if abstain_below is None else float(abstain_below)
         self.cache = cache
         self.n_jobs = n_jobs
         self._model = PreparedModel.of(estimator, self.info)
@@ -315,6 +319,7 @@ class Recognizer:
         *,
         trust: bool = False,
         low_confidence: float = LOW_CONFIDENCE,
+        abstain_below: float | None = None,
         cache: Any = None,
         n_jobs: int | None = None,
     ) -> Recognizer:
@@ -328,8 +333,8 @@ class Recognizer:
         from .artifacts import load_model
 
         estimator, info = load_model(path, trust=trust)
-        return cls(estimator, info, path=path, low_confidence=low_confidence, cache=cache,
-                   n_jobs=n_jobs)
+        return cls(estimator, info, path=path, low_confidence=low_confidence,
+                   abstain_below=abstain_below, cache=cache, n_jobs=n_jobs)
 
     def __repr__(self) -> str:
         name = (self.info.get("name") or (Path(self.path).name if self.path else None)
@@ -468,7 +473,8 @@ class Recognizer:
             result = _predict(
                 self._model, frame, window=window, hop=hop, smooth=smooth,
                 auto_window=AUTO_WINDOW_SECONDS, cache=self.cache, n_jobs=self.n_jobs,
-                extra=extra, low_confidence=self.low_confidence, complete=complete,
+                extra=extra, low_confidence=self.low_confidence,
+                abstain_below=self.abstain_below, complete=complete,
             )
         return PredictionBatch(result, self.model_info)
 

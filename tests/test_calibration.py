@@ -448,3 +448,45 @@ def test_score_of_a_model_without_probabilities_has_no_calibration(frame):
     model = fit_final(toy_spec({"name": "svc", "calibration": "none"}), frame)
     rep = score_model(model, frame)
     assert rep["calibration"] is None and "probabilities" not in rep["predictions"][0]
+
+
+def test_risk_coverage_of_a_hand_made_example():
+    """Abstaining below t keeps the items whose top probability is >= t (as
+    predict --abstain-below does) and scores their top labels."""
+    from emoclassic.evaluation import risk_coverage
+
+    labels = ["a", "b"]
+    proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.45, 0.55], [0.2, 0.8]])
+    y = ["a", "b", "b", "a"]  # right, wrong, right, wrong
+    out = risk_coverage(y, proba, labels, thresholds=(0.0, 0.5, 0.56, 0.7, 0.85, 0.95))
+    assert [p["n"] for p in out] == [4, 4, 3, 2, 1, 0]
+    assert [p["coverage"] for p in out] == [1.0, 1.0, 0.75, 0.5, 0.25, 0.0]
+    assert [p["accuracy"] for p in out] == pytest.approx([0.5, 0.5, 1 / 3, 0.5, 1.0, None])
+    assert [p["threshold"] for p in out] == [0.0, 0.5, 0.56, 0.7, 0.85, 0.95]
+    default = risk_coverage(y, proba, labels)
+    assert len(default) == 20 and default[0]["coverage"] == 1.0
+
+
+def test_cv_report_has_risk_coverage_with_calibration(tmp_path):
+    """risk_coverage sits beside calibration in cv_report (out-of-fold probabilities), its
+    first point is the plain accuracy, and the reports show its table and curve."""
+    from emoclassic.evaluation import run_cv, write_reports
+
+    rng = np.random.default_rng(0)
+    n = 60
+    y = np.array(["x", "y", "z"] * (n // 3))
+    manifest = pd.DataFrame({"id": [f"u{i}" for i in range(n)], "label": y,
+                             "speaker": [f"s{i % 4}" for i in range(n)],
+                             "f0": rng.normal(size=n) + (y == "x") * 2.0,
+                             "f1": rng.normal(size=n)})
+    spec = {"name": "rc", "features": {"x": {"type": "extra", "columns": ["f0", "f1"]}},
+            "classifier": {"name": "logreg"}, "cv": {"n_splits": 4}}
+    report = run_cv(spec, manifest)
+    rc = report["risk_coverage"]
+    assert rc[0]["threshold"] == 0.0 and rc[0]["n"] == report["metrics"]["n"]
+    assert rc[0]["accuracy"] == pytest.approx(report["metrics"]["wa"])
+    cov = [p["coverage"] for p in rc]
+    assert cov == sorted(cov, reverse=True)
+    paths = write_reports(report, tmp_path / "out")
+    assert paths["risk_coverage"].read_bytes()[:4] == b"\x89PNG"
+    assert "Abstaining: risk-coverage" in paths["markdown"].read_text()

@@ -419,3 +419,39 @@ def test_one_thread_limit_is_restored_after_calls_from_several_threads():
         t.join()
     assert all(n == 1 for p in seen for n in p), (seen, before)
     assert pools() == before
+
+
+def test_abstain_below_answers_uncertain_and_keeps_the_probabilities(env):
+    """--abstain-below / abstain_below (issue 18): a top probability under P gives the label
+    "uncertain"; the probabilities, the flags and the other items are those of no abstention."""
+    from emoclassic.prediction import ABSTAIN_LABEL
+
+    plain = Recognizer.load(env.models["audio"]).predict_file(env.long, window=1.0, hop=0.5)
+    tops = [max(w.probabilities.values()) for w in plain.windows]
+    ranked = sorted(set(tops))  # some windows above, some below; none at the cut itself
+    cut = (ranked[len(ranked) // 2 - 1] + ranked[len(ranked) // 2]) / 2
+    rec = Recognizer.load(env.models["audio"], abstain_below=cut)
+    got = rec.predict_file(env.long, window=1.0, hop=0.5)
+    assert got.probabilities == plain.probabilities
+    for w, p, top in zip(got.windows, plain.windows, tops, strict=True):
+        assert w.probabilities == p.probabilities
+        assert w.label == (ABSTAIN_LABEL if top < cut else p.label)
+    assert {w.label for w in got.windows} >= {ABSTAIN_LABEL}
+    assert Recognizer.load(env.models["audio"], abstain_below=1.0).predict_file(
+        env.clip).label == ABSTAIN_LABEL
+    assert Recognizer.load(env.models["audio"], abstain_below=0.0).predict_file(
+        env.clip).label in rec.labels
+    with pytest.raises(DataError, match="abstain_below=1.5"):
+        Recognizer.load(env.models["audio"], abstain_below=1.5)
+
+
+def test_cli_abstain_below(env):
+    doc = _cli_json("--model", env.models["audio"], env.clip, "--abstain-below", "1")
+    assert doc["flags"]["abstain_below"] == 1.0
+    (pred,) = doc["predictions"]
+    assert pred["label"] == "uncertain" and len(pred["probabilities"]) == len(doc["labels"])
+    doc = _cli_json("--model", env.models["audio"], env.clip)
+    assert doc["flags"]["abstain_below"] is None
+    assert doc["predictions"][0]["label"] in doc["labels"]
+    res = _cli("predict", "--model", env.models["audio"], env.clip, "--abstain-below", "2")
+    assert res.code == 2 and "--abstain-below" in res.err

@@ -104,25 +104,28 @@ def test_cv_report_has_the_documented_keys(report):
     assert len(report["grid"]["folds"]) == 4
 
 
-def test_write_reports_writes_six_files_atomically(report, tmp_path):
+def test_write_reports_writes_seven_files_atomically(report, tmp_path):
     paths = write_reports(report, tmp_path / "out")
-    assert set(paths) == {"json", "markdown", "html", "confusion", "folds", "reliability"}
+    assert set(paths) == {"json", "markdown", "html", "confusion", "folds", "reliability",
+                          "risk_coverage"}  # fmt: skip
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["confusion.png", "cv_report.html", "cv_report.json", "cv_report.md",
-                     "folds.png", "reliability.png"]  # fmt: skip
+                     "folds.png", "reliability.png", "risk_coverage.png"]  # fmt: skip
     loaded = json.loads(paths["json"].read_text())
     assert loaded["metrics"] == report["metrics"]
-    for key in ("confusion", "folds", "reliability"):
+    for key in ("confusion", "folds", "reliability", "risk_coverage"):
         assert paths[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = paths["markdown"].read_text()
     for heading in ("## Scores", "## Calibration", "## Per class", "## Per fold",
                     "majority baseline", "calibration error (ECE)",
-                    "![reliability diagram](reliability.png)",
+                    "![reliability diagram](reliability.png)", "## Abstaining",
+                    "![risk-coverage curve](risk_coverage.png)",
                     "![scores per fold](folds.png)", "![confusion matrix](confusion.png)"):
         assert heading in md
     html = paths["html"].read_text()
     embedded = [b64.split("'")[0] for b64 in html.split("data:image/png;base64,")[1:]]
     assert [base64.b64decode(b) for b in embedded] == [paths["reliability"].read_bytes(),
+                                                       paths["risk_coverage"].read_bytes(),
                                                        paths["folds"].read_bytes(),
                                                        paths["confusion"].read_bytes()]
     assert "<table>" in html and "src='confusion.png'" not in html  # self-contained

@@ -161,6 +161,17 @@ def test_smoothing_equals_predict_smooth(env):
                                    list(want["probabilities"].values()), atol=2e-6)
 
 
+def test_smoothed_lines_abstain_as_predict_does(env):
+    out = _stream("--model", env.models["audio"], "--window", W, "--hop", H, "--smooth", 3,
+                  "--abstain-below", "0.9",
+                  input=_wav_stream(env.y.tobytes(), env.sr, 1, 16, known=True))
+    windows = _predict_windows(env.models["audio"], env.wav, "--smooth", "3",
+                               "--abstain-below", "0.9")
+    assert [g["label"] for g in out.lines] == [w["label"] for w in windows[:len(out.lines)]]
+    assert all((g["label"] == "uncertain") == (max(g["probabilities"].values()) < 0.9)
+               for g in out.lines)
+
+
 def test_chunking_does_not_change_the_windows_and_duration_stops(env):
     rec = Recognizer.load(env.models["audio"])
     y = env.y.astype(np.float32) / 32768

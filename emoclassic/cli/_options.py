@@ -47,6 +47,10 @@ LOW_CONFIDENCE = 0.5
 LowConfidence = Annotated[float, typer.Option(
     "--low-confidence", help="Flag predictions (each window too) whose top probability is "
     "below P (low_confidence).", metavar="P", min=0.0, max=1.0)]
+#: --abstain-below, shared by predict, stream and serve
+AbstainBelow = Annotated[float | None, typer.Option(
+    "--abstain-below", help="Answer \"uncertain\" (label) when the top probability is below P "
+    "(probabilities unchanged; default: never).", metavar="P", min=0.0, max=1.0)]
 Trust = Annotated[
     bool,
     typer.Option(

@@ -10,6 +10,7 @@ import typer
 from ._app import _examples, app
 from ._options import (
     LOW_CONFIDENCE,
+    AbstainBelow,
     DataArgs,
     ExtraOpt,
     LowConfidence,
@@ -76,6 +77,7 @@ def predict(
                                               "one).", metavar="DIR")] = None,
     extra: ExtraOpt = None,
     low_confidence: LowConfidence = LOW_CONFIDENCE,
+    abstain_below: AbstainBelow = None,
     trust: Trust = False,
     run: RunArgs,
 ) -> int:
@@ -84,8 +86,9 @@ def predict(
     Prints per-class probabilities; bad files are listed on stderr and the others still
     predicted (exit 1). Each item is also flagged out_of_distribution when it lies outside the
     model's training data (silence, noise, music, unlike recordings; one warning on stderr)
-    and low_confidence when its top probability is below --low-confidence. `--format json`
-    is the stable machine-readable form (docs/cli.md).
+    and low_confidence when its top probability is below --low-confidence; with
+    --abstain-below P the label is "uncertain" when the top probability is below P.
+    `--format json` is the stable machine-readable form (docs/cli.md).
     """
     from .._windows import check_windows
     from ..exceptions import ConfigError
@@ -113,6 +116,7 @@ def predict(
         estimator, rows, info=info, window=window, hop=hop, smooth=smooth,
         cache=cache_folder(cache), n_jobs=run.jobs,
         progress=run.bars, extra=extras, low_confidence=low_confidence,
+        abstain_below=abstain_below,
     )
     model_info = {
         "path": str(model),

@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 
 from ._app import EXIT_OK, _examples, app
-from ._options import LOW_CONFIDENCE, LowConfidence, ModelOpt, RunArgs, Trust, shared_options
+from ._options import (
+    LOW_CONFIDENCE,
+    AbstainBelow,
+    LowConfidence,
+    ModelOpt,
+    RunArgs,
+    Trust,
+    shared_options,
+)
 
 #: the default of --max-bytes (emoclassic.serve.DEFAULT_MAX_BYTES, without importing it)
 MAX_BYTES = 25 * 1024 * 1024
@@ -55,6 +63,7 @@ def serve(
                                            "(larger ones get 413).", metavar="N",
                                            min=1)] = MAX_BYTES,
     low_confidence: LowConfidence = LOW_CONFIDENCE,
+    abstain_below: AbstainBelow = None,
     trust: Trust = False,
     run: RunArgs,
 ) -> int:
@@ -76,7 +85,8 @@ def serve(
     if not run.debug:
         flagged.setLevel(logging.ERROR)
     try:
-        recognizer = Recognizer.load(model, trust=trust, low_confidence=low_confidence)
+        recognizer = Recognizer.load(model, trust=trust, low_confidence=low_confidence,
+                                     abstain_below=abstain_below)
         service = create_app(recognizer, max_bytes=max_bytes)
         took = warm_up(recognizer)
         # on stderr even with --quiet: the address is the command's result (--port 0)

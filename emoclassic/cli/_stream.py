@@ -11,7 +11,15 @@ from typing import Annotated
 import typer
 
 from ._app import EXIT_OK, EXIT_PARTIAL, _examples, app
-from ._options import LOW_CONFIDENCE, LowConfidence, ModelOpt, RunArgs, Trust, shared_options
+from ._options import (
+    LOW_CONFIDENCE,
+    AbstainBelow,
+    LowConfidence,
+    ModelOpt,
+    RunArgs,
+    Trust,
+    shared_options,
+)
 from ._output import _say
 
 
@@ -71,6 +79,7 @@ def stream(
                                                    "Ctrl-C ends --mic).",
                                                    metavar="SECONDS")] = None,
     low_confidence: LowConfidence = LOW_CONFIDENCE,
+    abstain_below: AbstainBelow = None,
     trust: Trust = False,
     run: RunArgs,
 ) -> int:
@@ -118,7 +127,8 @@ def stream(
     from ..recognizer import Recognizer
     from ..stream import check_stream_model, microphone_chunks, open_stream, stream_predictions
 
-    rec = Recognizer.load(model, trust=trust, low_confidence=low_confidence)
+    rec = Recognizer.load(model, trust=trust, low_confidence=low_confidence,
+                          abstain_below=abstain_below)
     check_stream_model(rec, text)  # before waiting for audio
     if mic:
         chunks, sr = microphone_chunks(fmt.sr, fmt.channels, device=device), fmt.sr

@@ -17,8 +17,15 @@ from ._metrics import (
     compute_metrics,
     expected_calibration_error,
     metrics_from_confusion,
+    risk_coverage,
 )
-from ._plots import fold_summary, plot_confusion, plot_folds, plot_reliability
+from ._plots import (
+    fold_summary,
+    plot_confusion,
+    plot_folds,
+    plot_reliability,
+    plot_risk_coverage,
+)
 from ._report import REPORT_KEYS, render_html, render_markdown, write_reports
 from ._run import run_cv
 from ._scoring import score_model
@@ -39,8 +46,10 @@ __all__ = [
     "plot_confusion",
     "plot_folds",
     "plot_reliability",
+    "plot_risk_coverage",
     "render_html",
     "render_markdown",
+    "risk_coverage",
     "run_cv",
     "score_model",
     "write_reports",

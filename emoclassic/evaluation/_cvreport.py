@@ -17,7 +17,8 @@ __all__ = ["CVReport"]
 #: the keys of cv_report.json, in order (docs/cli.md); ``calibration`` when the model gives
 #: probabilities, the last three only when present
 FIELDS = (
-    "name", "metrics", "per_class", "confusion", "baselines", "calibration", "folds",
+    "name", "metrics", "per_class", "confusion", "baselines", "calibration", "risk_coverage",
+    "folds",
     "best_params", "grid", "protocol", "data", "predictions", "spec", "features", "timing",
     "versions", "ablation", "attention", "cross_corpus",
 )  # fmt: skip
@@ -56,6 +57,8 @@ class CVReport(dict):
     confusion: dict = _field("confusion", "labels and matrix (rows: truth).")  # type: ignore[assignment]
     baselines: dict = _field("baselines", "majority and chance metrics.")  # type: ignore[assignment]
     calibration: dict | None = _field("calibration", "ECE and reliability bins (out of fold).")  # type: ignore[assignment]
+    risk_coverage: list | None = _field("risk_coverage", "Accuracy and coverage when abstaining "
+                                        "below each confidence (out of fold).")  # type: ignore[assignment]
     folds: list = _field("folds", "One entry per outer fold.")  # type: ignore[assignment]
     best_params: dict = _field("best_params", "The most frequent best parameters.")  # type: ignore[assignment]
     grid: dict = _field("grid", "candidates, scoring, and each fold's cv_results.")  # type: ignore[assignment]

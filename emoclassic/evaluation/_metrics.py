@@ -35,6 +35,7 @@ __all__ = [
     "compute_metrics",
     "expected_calibration_error",
     "metrics_from_confusion",
+    "risk_coverage",
 ]
 
 #: equal-width confidence bins of the ECE (the usual 10)
@@ -129,6 +130,31 @@ def _top_label(y_true, proba, labels: Sequence) -> tuple[np.ndarray, np.ndarray]
     correct = np.asarray(labels, dtype=object)[top] == truth if len(p) else np.zeros(0, bool)
     conf = p.max(axis=1) if len(p) else np.zeros(0)
     return conf, correct.astype(bool)
+
+
+#: confidence thresholds of :func:`risk_coverage`: abstain below 0, 0.05, ..., 0.95
+RISK_THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(20))
+
+
+def risk_coverage(y_true, proba, labels: Sequence, *,
+                  thresholds: Sequence[float] = RISK_THRESHOLDS) -> list[dict[str, Any]]:
+    """What abstaining buys: for each threshold, the share of items whose top probability is
+    at least it (``coverage``, the items ``predict --abstain-below`` would still answer), how
+    many (``n``) and the accuracy of their top label (``accuracy``; None when none is kept).
+
+    Threshold 0 keeps every item (the plain accuracy). A model whose probabilities rank its
+    errors well gains accuracy quickly as coverage falls; a flat curve says its confidence
+    does not tell right from wrong, whatever its calibration error.
+    """
+    conf, correct = _top_label(y_true, proba, labels)
+    n = len(conf)
+    out = []
+    for t in thresholds:
+        keep = conf >= float(t)
+        k = int(keep.sum())
+        out.append({"threshold": float(t), "coverage": k / n if n else 0.0, "n": k,
+                    "accuracy": float(correct[keep].mean()) if k else None})
+    return out
 
 
 def _bin_index(conf: np.ndarray, n_bins: int) -> np.ndarray:

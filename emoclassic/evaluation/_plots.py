@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fold_summary", "plot_confusion", "plot_folds", "plot_reliability"]
+__all__ = ["fold_summary", "plot_confusion", "plot_folds", "plot_reliability",
+           "plot_risk_coverage"]
 
 #: metrics drawn per fold, with their display names
 _FOLD_METRICS = {"ua": "UA", "wa": "WA", "macro_f1": "macro F1"}
@@ -215,4 +216,45 @@ def plot_reliability(
     bottom.yaxis.set_major_formatter("{x:.0%}")
     bottom.grid(axis="y", alpha=0.3)
     bottom.set_axisbelow(True)
+    return _png(fig, dpi, path)
+
+
+def plot_risk_coverage(
+    points: Sequence[Mapping[str, Any]],
+    *,
+    title: str | None = None,
+    path: str | os.PathLike | None = None,
+    dpi: int = 120,
+) -> bytes:
+    """Accuracy of the answered items against the share answered (a report's
+    ``risk_coverage``), abstaining below each confidence threshold; thresholds 0.3, 0.5, 0.7
+    and 0.9 marked. Why a curve and not a number: where to abstain is the application's
+    choice (a tutor may skip half the items, a triage tool none), and the curve shows the
+    price of each choice. Returns the PNG bytes (and writes ``path`` atomically).
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.4, 3.6), layout="constrained")
+    ax = fig.subplots()
+    kept = [p for p in points if p.get("accuracy") is not None and p.get("n")]
+    cov = np.array([float(p["coverage"]) for p in kept])
+    acc = np.array([float(p["accuracy"]) for p in kept])
+    ax.plot(cov, acc, "-o", color="#1f77b4", markersize=3)
+    for p in kept:
+        t = float(p["threshold"])
+        if any(abs(t - m) < 1e-9 for m in (0.3, 0.5, 0.7, 0.9)):
+            ax.annotate(f"{t:g}", (float(p["coverage"]), float(p["accuracy"])),
+                        textcoords="offset points", xytext=(4, 4), fontsize=7)
+    if len(acc):
+        ax.axhline(acc[0], linestyle="--", color="grey", linewidth=1, label="answering all")
+        ax.legend(loc="lower left", fontsize=8, frameon=False)
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.invert_xaxis()  # abstaining more: to the right
+    ax.set_xlabel("coverage (share answered)")
+    ax.set_ylabel("accuracy of the answered")
+    ax.xaxis.set_major_formatter("{x:.0%}")
+    ax.yaxis.set_major_formatter("{x:.0%}")
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "Abstaining below a confidence (out-of-fold)", fontsize=10)
     return _png(fig, dpi, path)

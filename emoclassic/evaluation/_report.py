@@ -93,6 +93,9 @@ def _tables(report: dict[str, Any]) -> list[_Table]:
     cal = _calibration_table(report)
     if cal is not None:
         out.append(cal)
+    risk = _risk_table(report)
+    if risk is not None:
+        out.append(risk)
     rows = [
         [lab, _pct(v["precision"]), _pct(v["recall"]), _pct(v["f1"]), str(v["support"])]
         for lab, v in report.get("per_class", {}).items()
@@ -186,6 +189,25 @@ def _calibration_table(report: dict[str, Any]) -> _Table | None:
     return _Table("Calibration (%, out-of-fold)",
                   ["confidence bin", "items", "mean confidence", "accuracy", "gap"], rows,
                   note=note)  # fmt: skip
+
+
+#: the thresholds of the risk-coverage table (the JSON holds every 0.05)
+_RISK_ROWS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def _risk_table(report: dict[str, Any]) -> _Table | None:
+    """Coverage and accuracy when abstaining below a few confidence thresholds."""
+    points = report.get("risk_coverage")
+    if not points:
+        return None
+    rows = [[_num(p["threshold"]).rstrip("0").rstrip(".") if p["threshold"] else "0 (all)",
+             _pct(p["coverage"]), str(p["n"]), _pct(p.get("accuracy"))]
+            for p in points if any(abs(p["threshold"] - t) < 1e-9 for t in _RISK_ROWS)]
+    note = ("What `predict --abstain-below P` would give on these out-of-fold predictions: the "
+            "items whose top probability is at least P are answered (coverage), with the "
+            "accuracy of their labels; the others are `uncertain`.")
+    return _Table("Abstaining: risk-coverage (%, out-of-fold)",
+                  ["abstain below", "coverage", "items answered", "accuracy"], rows, note=note)
 
 
 def _num(x: Any) -> str:
@@ -306,12 +328,14 @@ def render_markdown(
     image: str | None = "confusion.png",
     folds_image: str | None = "folds.png",
     reliability_image: str | None = "reliability.png",
+    risk_image: str | None = "risk_coverage.png",
 ) -> str:
     """The report as Markdown (notes, tables of scores, calibration, ablation, classes, folds
     and blocks).
 
-    ``image``, ``folds_image`` and ``reliability_image`` are the relative paths of the
-    confusion-matrix, per-fold and reliability PNGs (None leaves a figure out).
+    ``image``, ``folds_image``, ``reliability_image`` and ``risk_image`` are the relative paths
+    of the confusion-matrix, per-fold, reliability and risk-coverage PNGs (None leaves a figure
+    out).
     """
     lines = [f"# CV report: {report.get('name', 'pipeline')}", "", _protocol_line(report), "",
              _headline(report), ""]  # fmt: skip
@@ -331,6 +355,8 @@ def render_markdown(
             lines += [f"![scores per fold]({folds_image})", ""]
         if table.title.startswith("Calibration") and reliability_image:
             lines += [f"![reliability diagram]({reliability_image})", ""]
+        if table.title.startswith("Abstaining") and risk_image:
+            lines += [f"![risk-coverage curve]({risk_image})", ""]
     if image:
         lines += ["## Confusion matrix", "", f"![confusion matrix]({image})", ""]
     lines += [
@@ -413,10 +439,11 @@ def _img(png: bytes, alt: str) -> str:
 
 def render_html(
     report: dict[str, Any], *, png: bytes | None = None, folds_png: bytes | None = None,
-    reliability_png: bytes | None = None,
+    reliability_png: bytes | None = None, risk_png: bytes | None = None,
 ) -> str:
     """A self-contained HTML page; ``png`` (confusion matrix), ``folds_png`` (scores per fold)
-    and ``reliability_png`` (reliability diagram), when given, are embedded as base64."""
+    ``reliability_png`` (reliability diagram) and ``risk_png`` (risk-coverage curve), when
+    given, are embedded as base64."""
     e = html.escape
     name = e(str(report.get("name", "")))
     parts = [
@@ -450,6 +477,12 @@ def render_html(
                          + "<figcaption>Accuracy per confidence bin (bars) and the bin's mean "
                          "confidence (dots) against the diagonal of perfect calibration; below: "
                          "share of items per bin.</figcaption></figure>")  # fmt: skip
+        if table.title.startswith("Abstaining") and risk_png:
+            parts.append("<figure>" + _img(risk_png, "risk-coverage curve")
+                         + "<figcaption>Accuracy of the items answered against the share "
+                         "answered, abstaining below each confidence threshold (0.05 apart; "
+                         "0.3, 0.5, 0.7 and 0.9 marked); dashed: answering all."
+                         "</figcaption></figure>")  # fmt: skip
     if png:
         parts.append("<h2>Confusion matrix</h2><figure>"
                      + _img(png, "confusion matrix")
@@ -473,14 +506,16 @@ def render_html(
 
 def write_reports(report: Mapping[str, Any], out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write ``cv_report.json``, ``cv_report.md``, ``cv_report.html``, ``confusion.png``,
-    (when the report has folds) ``folds.png`` and (when it has calibration) ``reliability.png``.
+    (when the report has folds) ``folds.png`` and (when it has calibration) ``reliability.png``
+    and ``risk_coverage.png``.
 
-    Returns ``{"json", "markdown", "html", "confusion"[, "folds"][, "reliability"]}`` → paths.
+    Returns ``{"json", "markdown", "html", "confusion"[, "folds"][, "reliability",
+    "risk_coverage"]}`` → paths.
     The plots are
     drawn on bare :class:`matplotlib.figure.Figure` objects, so the caller's matplotlib backend
     and pyplot state are left as they were.
     """
-    from ._plots import plot_confusion, plot_folds, plot_reliability
+    from ._plots import plot_confusion, plot_folds, plot_reliability, plot_risk_coverage
 
     report = dict(report)  # a CVReport or a plain dict
     out = Path(out_dir)
@@ -498,6 +533,10 @@ def write_reports(report: Mapping[str, Any], out_dir: str | os.PathLike) -> dict
     if cal.get("bins"):
         reliability_png = plot_reliability(cal["bins"], ece=cal.get("ece"),
                                            title=f"{name}: reliability" if name else None)
+    risk_png = None
+    if report.get("risk_coverage"):
+        risk_png = plot_risk_coverage(report["risk_coverage"],
+                                      title=f"{name}: abstaining" if name else None)
     paths = {
         "json": out / "cv_report.json",
         "markdown": out / "cv_report.md",
@@ -509,13 +548,17 @@ def write_reports(report: Mapping[str, Any], out_dir: str | os.PathLike) -> dict
         paths["folds"] = atomic_write_bytes(out / "folds.png", folds_png)
     if reliability_png is not None:
         paths["reliability"] = atomic_write_bytes(out / "reliability.png", reliability_png)
+    if risk_png is not None:
+        paths["risk_coverage"] = atomic_write_bytes(out / "risk_coverage.png", risk_png)
     # NaN and infinities become null (JSON has neither); numpy values plain numbers
     text = json.dumps(jsonable(report), indent=2, sort_keys=False, allow_nan=False)
     atomic_write_bytes(paths["json"], (text + "\n").encode("utf-8"))
     markdown = render_markdown(report, folds_image="folds.png" if folds_png else None,
-                               reliability_image="reliability.png" if reliability_png else None)
+                               reliability_image="reliability.png" if reliability_png else None,
+                               risk_image="risk_coverage.png" if risk_png else None)
     atomic_write_bytes(paths["markdown"], markdown.encode("utf-8"))
     atomic_write_bytes(paths["html"], render_html(report, png=png, folds_png=folds_png,
-                                                  reliability_png=reliability_png)
+                                                  reliability_png=reliability_png,
+                                                  risk_png=risk_png)
                        .encode("utf-8"))  # fmt: skip
     return paths

@@ -23,7 +23,7 @@ from .._json import jsonable as _json_safe
 from .._versions import versions
 from ..features import BaseExtractor, block_extractors, precompute
 from ._cvreport import CVReport
-from ._metrics import calibration_summary, chance_metrics, compute_metrics
+from ._metrics import calibration_summary, chance_metrics, compute_metrics, risk_coverage
 from ._search import _attention_report, _evaluate, _majority, _most_frequent
 from ._splits import (
     CORPUS,
@@ -220,6 +220,7 @@ def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
     covered = fold_of >= 0
     scored = compute_metrics(y[covered], y_pred[covered], labels=labels)
     calibration = _calibration(spec, y, proba, covered, labels)
+    risk = risk_coverage(y[covered], proba[covered], labels) if calibration else None
     ablation_out: dict[str, Any] | None = None
     if ablation_specs:
         ablation_out = {}
@@ -291,6 +292,7 @@ def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
         },
         predictions=_predictions(df["id"], y, y_pred, fold_of, proba, labels),
         calibration=calibration,
+        risk_coverage=risk,
         spec=_json_safe(spec.to_dict()),
         features=_feature_identities(spec),
         timing={

@@ -264,11 +264,13 @@ class StreamPredictions:
         probs = p.probabilities
         label, low = p.label, p.low_confidence
         if self.smooth > 1:
+            from ..prediction import top_label
+
             self._recent.append(np.fromiter(probs.values(), dtype=float, count=len(probs)))
             mean = np.mean(self._recent, axis=0)
             names = list(probs)
             probs = {k: round(float(v), 6) for k, v in zip(names, mean, strict=True)}
-            label = names[int(np.argmax(mean))]
+            label = top_label(names, mean, self.recognizer.abstain_below)
             low = bool(float(mean.max()) < self.recognizer.low_confidence)
         line = {"start": a, "end": b, "label": label, "probabilities": probs,
                 "out_of_distribution": p.out_of_distribution, "ood_score": p.ood_score,

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_attributes
 
 if TYPE_CHECKING:  # the names below, for type checkers and editors
-    from ._acted import read_cremad, read_emodb, read_emovo, read_ravdess, read_savee, read_tess
+    from ._acted import (
+        read_cremad,
+        read_cremad_votes,
+        read_emodb,
+        read_emovo,
+        read_ravdess,
+        read_savee,
+        read_tess,
+    )
     from ._combine import (
         CombineReport,
         combine_manifests,
@@ -40,6 +48,7 @@ if TYPE_CHECKING:  # the names below, for type checkers and editors
     from ._manifest import (
         MANIFEST_COLUMNS,
         SPLITS,
+        VOTE_COLUMNS,
         read_manifest,
         validate_manifest,
         write_manifest,
@@ -49,6 +58,7 @@ if TYPE_CHECKING:  # the names below, for type checkers and editors
 # public name -> submodule that defines it (imported on first access)
 _LAZY = {
     "read_cremad": "_acted",
+    "read_cremad_votes": "_acted",
     "read_emodb": "_acted",
     "read_emovo": "_acted",
     "read_ravdess": "_acted",
@@ -75,6 +85,7 @@ _LAZY = {
     "is_canonical": "_labels",
     "to_canonical": "_labels",
     "MANIFEST_COLUMNS": "_manifest",
+    "VOTE_COLUMNS": "_manifest",
     "SPLITS": "_manifest",
     "read_manifest": "_manifest",
     "validate_manifest": "_manifest",
@@ -85,6 +96,7 @@ _LAZY = {
 
 __all__ = [
     "MANIFEST_COLUMNS",
+    "VOTE_COLUMNS",
     "SPLITS",
     "CANONICAL_EMOTIONS",
     "CORPORA",
@@ -96,6 +108,7 @@ __all__ = [
     "repair_mojibake",
     "read_ravdess",
     "read_cremad",
+    "read_cremad_votes",
     "read_tess",
     "read_emodb",
     "read_savee",

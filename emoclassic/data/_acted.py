@@ -2,12 +2,15 @@
 
 RAVDESS, CREMA-D, TESS, EmoDB, SAVEE and EMOVO encode speaker, emotion and (where there is
 one) the sentence in every file name, so each reader is a walk plus a name parser:
-:func:`_read_named` walks, and each reader gives its parser. Files that do not follow the
+:func:`_read_named` walks, and each reader gives its parser. CREMA-D's crowd votes come from
+its ``processedResults/tabulatedVotes.csv`` when the file is there. Files that do not follow the
 naming are skipped with a warning; a folder with no matching file is an error.
 """
 
 from __future__ import annotations
 
+import csv
+import logging
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -16,10 +19,22 @@ from typing import Any
 
 import pandas as pd
 
+from ..exceptions import ConfigError, DataError
 from ._labels import is_canonical, to_canonical
 from ._scan import AUDIO_SUFFIXES, SkipLog, finish, require_dir, walk_files
+from ._votes import format_votes
 
-__all__ = ["read_ravdess", "read_cremad", "read_tess", "read_emodb", "read_savee", "read_emovo"]
+__all__ = [
+    "read_ravdess",
+    "read_cremad",
+    "read_cremad_votes",
+    "read_tess",
+    "read_emodb",
+    "read_savee",
+    "read_emovo",
+]
+
+logger = logging.getLogger(__name__)
 
 
 def _record(path: Path, **fields: Any) -> dict[str, Any]:
@@ -162,11 +177,87 @@ CREMAD_LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
 _CREMAD_NAME = re.compile(r"^(\d{4})_([A-Za-z]{3})_([A-Za-z]{3})_([A-Za-z]{2})$")
 
 
-def read_cremad(root: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read CREMA-D from the folder holding ``AudioWAV/`` or from ``AudioWAV/`` itself."""
+#: presentations of CREMA-D's crowd ratings: the id of a tabulatedVotes.csv row is
+#: ``100000 * presentation + clip number`` (1 voice only, 2 face only, 3 both)
+CREMAD_PRESENTATIONS = {"audio": 1, "video": 2, "audiovisual": 3}
+#: the vote columns of tabulatedVotes.csv (raters who chose each emotion)
+CREMAD_VOTE_COLUMNS = {"A": "ANG", "D": "DIS", "F": "FEA", "H": "HAP", "N": "NEU", "S": "SAD"}
+CREMAD_VOTES_FILE = "processedResults/tabulatedVotes.csv"
+
+
+def _cremad_votes_file(folder: Path) -> Path | None:
+    """``processedResults/tabulatedVotes.csv`` beside ``AudioWAV/`` (ROOT or AudioWAV given)."""
+    base = folder.parent if folder.name == "AudioWAV" else folder
+    path = base / CREMAD_VOTES_FILE
+    return path if path.is_file() else None
+
+
+def read_cremad_votes(path: str | os.PathLike[str], presentation: str = "audio"
+                      ) -> dict[str, dict[str, float]]:  # fmt: skip
+    """``{clip: {canonical emotion: raters}}`` from CREMA-D's ``tabulatedVotes.csv``.
+
+    ``presentation``: ``audio`` (voice only: what a speech model hears, the default),
+    ``video`` or ``audiovisual``. Raises :class:`DataError` naming the file and line when the
+    table is not the published one.
+    """
+    if presentation not in CREMAD_PRESENTATIONS:
+        raise ConfigError(
+            f"cremad: votes={presentation!r}; use one of {', '.join(CREMAD_PRESENTATIONS)} "
+            "or none"
+        )
+    file = Path(path)
+    wanted = CREMAD_PRESENTATIONS[presentation]
+    with open(file, encoding="utf-8-sig", newline="") as handle:
+        rows = csv.reader(handle)
+        header = next(rows, [])
+        need = [*CREMAD_VOTE_COLUMNS, "fileName"]
+        missing = [c for c in need if c not in header]
+        if not header or missing:
+            raise DataError(
+                f"{file}: not CREMA-D's tabulatedVotes.csv (no column(s) "
+                f"{', '.join(missing or need)}); give the file from the corpus's processedResults/"
+            )
+        where = {c: header.index(c) for c in need}
+        out: dict[str, dict[str, float]] = {}
+        for number, row in enumerate(rows, start=2):
+            if not row:
+                continue
+            try:
+                kind = int(row[0]) // 100000
+                counts = {CREMAD_EMOTIONS[code]: float(row[where[c]])
+                          for c, code in CREMAD_VOTE_COLUMNS.items()}  # fmt: skip
+                clip = row[where["fileName"]].strip()
+            except (ValueError, IndexError):
+                raise DataError(
+                    f"{file}: line {number} is not id,A,D,F,H,N,S,fileName,... with whole "
+                    "numbers; check the file against the corpus's processedResults/"
+                ) from None
+            if kind == wanted:
+                out[clip] = {k: v for k, v in counts.items() if v > 0}
+    return out
+
+
+def read_cremad(root: str | os.PathLike[str], *, votes: str = "audio") -> pd.DataFrame:
+    """Read CREMA-D from the folder holding ``AudioWAV/`` or from ``AudioWAV/`` itself.
+
+    The label is the emotion the actor was asked to portray (the file name). When
+    ``processedResults/tabulatedVotes.csv`` lies next to ``AudioWAV/``, ``votes`` holds the
+    crowd's ratings of each clip: ``votes="audio"`` (voice only, the default), ``"video"``,
+    ``"audiovisual"`` or ``"none"`` (no votes column). Listeners often disagree with the
+    portrayed emotion, so the majority vote may differ from the label.
+    """
     folder = require_dir(root, "cremad", CREMAD_LAYOUT)
     audio = folder / "AudioWAV"
     search = audio if audio.is_dir() else folder
+    if votes != "none" and votes not in CREMAD_PRESENTATIONS:
+        raise ConfigError(
+            f"cremad: votes={votes!r}; use one of {', '.join(CREMAD_PRESENTATIONS)} or none"
+        )
+    table = None
+    votes_file = _cremad_votes_file(search) if votes != "none" else None
+    if votes_file is not None:
+        table = read_cremad_votes(votes_file, votes)
+        logger.info("cremad: %s votes of %d clips from %s", votes, len(table), votes_file)
 
     def parse(path: Path, skips: SkipLog) -> dict[str, Any] | None:
         match = _CREMAD_NAME.match(path.stem)
@@ -178,6 +269,7 @@ def read_cremad(root: str | os.PathLike[str]) -> pd.DataFrame:
         if sentence not in CREMAD_SENTENCES or emotion not in CREMAD_EMOTIONS:
             skips.skip(path, f"unknown sentence {sentence!r} or emotion {emotion!r} code")
             return None
+        extra = {} if table is None else {"votes": format_votes(table.get(path.stem))}
         return _record(
             path,
             id=path.stem,
@@ -186,9 +278,17 @@ def read_cremad(root: str | os.PathLike[str]) -> pd.DataFrame:
             label_original=emotion,
             speaker=actor,
             intensity=CREMAD_LEVELS.get(level, level.lower()),
+            **extra,
         )
 
-    return _read_named("cremad", search, CREMAD_LAYOUT, parse, extra_columns=("intensity",))
+    extra_columns = ("intensity",) if table is None else ("votes", "intensity")
+    frame = _read_named("cremad", search, CREMAD_LAYOUT, parse, extra_columns=extra_columns)
+    if table is not None:
+        unrated = int(frame["votes"].isna().sum())
+        if unrated:
+            logger.warning("cremad: %d clip(s) have no row in %s (no votes)", unrated,
+                           votes_file)  # fmt: skip
+    return frame
 
 
 # --------------------------------------------------------------------------- TESS

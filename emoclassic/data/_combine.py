@@ -2,9 +2,10 @@
 
 Each input keeps its ``corpus`` (a reader's name; a user manifest without a ``corpus`` column
 is named after its file stem by :func:`load_inputs`). A label map (``--label-map``) moves user
-labels onto the canonical vocabulary; ``classes`` (``--classes``) chooses the label space:
-``"shared"`` (the classes every labelled corpus has), ``"union"`` (all of them) or an explicit
-list. Rows outside it are dropped, logged per corpus and counted in the
+labels, and the labels of their ``votes``, onto the canonical vocabulary; ``classes``
+(``--classes``) chooses the label space: ``"shared"`` (the classes every labelled corpus
+has), ``"union"`` (all of them) or an explicit list. Rows outside it are dropped (a row with
+votes but no label stays), logged per corpus and counted in the
 :class:`CombineReport`, which also rides on the frame (``frame.attrs["emoclassic_combine"]``)
 so that a cross-validation report can say what was left out.
 
@@ -28,6 +29,7 @@ import pandas as pd
 
 from ..exceptions import DataError
 from ._labels import CANONICAL_EMOTIONS, is_canonical, to_canonical
+from ._votes import agreement, format_votes, map_votes, parse_votes
 
 logger = logging.getLogger(__name__)
 
@@ -171,10 +173,8 @@ def read_label_map(value: str | os.PathLike[str] | Mapping[str, str] | None) -> 
     return out
 
 
-def _apply_map(labels: pd.Series, mapping: Mapping[str, str]) -> pd.Series:
-    """Labels with the map applied: exact match first, then case-insensitive."""
-    if not mapping:
-        return labels
+def _label_mapper(mapping: Mapping[str, str]):
+    """One label through the map: exact match first, then case-insensitive."""
     folded = {k.strip().lower(): v for k, v in mapping.items()}
 
     def one(label: Any) -> Any:
@@ -184,7 +184,25 @@ def _apply_map(labels: pd.Series, mapping: Mapping[str, str]) -> pd.Series:
             return mapping[label]
         return folded.get(label.strip().lower(), label)
 
-    return labels.map(one).astype(object)
+    return one
+
+
+def _apply_map(labels: pd.Series, mapping: Mapping[str, str]) -> pd.Series:
+    """Labels with the map applied: exact match first, then case-insensitive."""
+    if not mapping:
+        return labels
+    return labels.map(_label_mapper(mapping)).astype(object)
+
+
+def _map_vote_column(frame: pd.DataFrame, mapping: Mapping[str, str]) -> None:
+    """The ``votes`` of ``frame`` through the same map as its labels (in place): votes for
+    labels that meet are summed, and ``agreement`` follows."""
+    if not mapping or "votes" not in frame.columns:
+        return
+    one = _label_mapper(mapping)
+    votes = [map_votes(parse_votes(v), one) for v in frame["votes"]]
+    frame["votes"] = pd.Series([format_votes(v) for v in votes], index=frame.index, dtype=object)
+    frame["agreement"] = [agreement(v) for v in votes]
 
 
 # --------------------------------------------------------------------------- label space
@@ -330,6 +348,7 @@ def combine_manifests(
     for _, frame in named:
         if "label" in frame.columns:
             frame["label"] = _apply_map(frame["label"], mapping)
+        _map_vote_column(frame, mapping)
     prefixed = _prefix_shared_ids(named)
     per_corpus: dict[str, Counter] = {}
     for _, frame in named:

@@ -1,8 +1,10 @@
 """The manifest: one table of utterances that every corpus, user CSV and command shares.
 
 A manifest is a plain :class:`pandas.DataFrame` (one row per utterance) whose first columns are
-:data:`MANIFEST_COLUMNS`, in that order; extra user columns follow. Keeping it a bare DataFrame
-(not a subclass) lets users build, filter and concatenate manifests with ordinary pandas.
+:data:`MANIFEST_COLUMNS`, in that order; the optional annotators' ``votes`` and their derived
+``agreement`` follow when given (:mod:`._votes`), then extra user columns. Keeping it a bare
+DataFrame (not a subclass) lets users build, filter and concatenate manifests with ordinary
+pandas.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from .._atomic import atomic_path
 from .._deprecate import renamed
 from .._paths import shown_path
 from ..exceptions import DataError
-from ._rows import MANIFEST_COLUMNS, SPLITS, _is_missing, normalise_columns
+from ._rows import MANIFEST_COLUMNS, SPLITS, VOTE_COLUMNS, _is_missing, normalise_columns
 
 __all__ = [
     "MANIFEST_COLUMNS",
     "SPLITS",
+    "VOTE_COLUMNS",
     "read_manifest",
     "validate_manifest",
     "write_manifest",
@@ -73,8 +76,10 @@ def _normalise(
         dup = sorted({c for c in frame.columns[frame.columns.duplicated()]})
         raise DataError(f"{source}: column(s) {dup} appear twice; rename or drop the copies")
     n = len(frame)
+    has_votes = "votes" in frame.columns
     values = normalise_columns(
-        {name: frame[name].tolist() for name in frame.columns if name in MANIFEST_COLUMNS},
+        {name: frame[name].tolist() for name in frame.columns
+         if name in MANIFEST_COLUMNS or name == "votes"},
         n,
         base_dir=base_dir,
         source=source,
@@ -101,7 +106,11 @@ def _normalise(
             "corpus": obj("corpus"),
         }
     )
-    extras = [c for c in frame.columns if c not in MANIFEST_COLUMNS]
+    if has_votes:  # agreement is derived from the votes: a given one is replaced
+        out["votes"] = obj("votes")
+        out["agreement"] = np.asarray(values["agreement"], dtype=float)
+    extras = [c for c in frame.columns if c not in MANIFEST_COLUMNS
+              and not (has_votes and c in VOTE_COLUMNS)]  # fmt: skip
     if extras:
         out = pd.concat([out, frame[extras]], axis=1)
     return out

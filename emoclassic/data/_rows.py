@@ -25,8 +25,15 @@ import numpy as np
 
 from .._deprecate import renamed
 from ..exceptions import DataError
+from ._votes import VOTES_HELP, agreement, format_votes, parse_votes
 
-__all__ = ["MANIFEST_COLUMNS", "SPLITS", "normalise_columns", "read_plain_manifest"]
+__all__ = [
+    "MANIFEST_COLUMNS",
+    "SPLITS",
+    "VOTE_COLUMNS",
+    "normalise_columns",
+    "read_plain_manifest",
+]
 
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "id",
@@ -43,6 +50,9 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "corpus",
 )
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
+#: the optional annotators' votes and the agreement derived from them (``_votes``); they
+#: follow the schema columns when a manifest has votes
+VOTE_COLUMNS: tuple[str, ...] = ("votes", "agreement")
 
 _STR_COLUMNS = (
     "id",
@@ -253,6 +263,14 @@ def normalise_columns(
             )
             indices.append(None)
 
+    votes: list[dict[str, float] | None] = []
+    for i, value in enumerate(column("votes")):
+        try:
+            votes.append(parse_votes(value))
+        except ValueError as exc:
+            problems.add(i, "votes", f"{value!r}: {exc}", VOTES_HELP)
+            votes.append(None)
+
     labels = strings["label"]
     originals = [
         o if o is not None else lab
@@ -273,12 +291,13 @@ def normalise_columns(
                 "the row has neither an audio path nor a text",
                 "give a path, a text or both, or drop the row",
             )
-        if labels[i] is None and require_labels:
+        if labels[i] is None and require_labels and votes[i] is None:
             problems.add(
                 i,
                 "label",
                 "the label is empty",
-                "fill it in or drop the row (unlabelled data is read with require_labels=False)",
+                "fill it in, give the row's votes (no majority label) or drop the row "
+                "(unlabelled data is read with require_labels=False)",
             )
 
         split = strings["split"][i]
@@ -349,6 +368,10 @@ def normalise_columns(
 
     problems.ids = ids
     problems.raise_if_any()
+    extra: dict[str, list[Any]] = {}
+    if "votes" in columns:
+        extra = {"votes": [format_votes(v) for v in votes],
+                 "agreement": [agreement(v) for v in votes]}  # fmt: skip
     return {
         "id": ids,
         "path": paths,
@@ -362,6 +385,7 @@ def normalise_columns(
         "start": starts,
         "end": ends,
         "corpus": corpora,
+        **extra,
     }
 
 
@@ -416,7 +440,8 @@ def read_plain_manifest(
     Takes :func:`read_manifest`'s options. None means: a JSON/JSONL file, text that is not
     UTF-8, quoting, blank lines, ragged rows, a column option that renames an existing column,
     or any problem :func:`read_manifest` reports (it raises the error; this never does).
-    The extra (non-schema) columns are not returned.
+    The extra (non-schema) columns are not returned (but ``votes`` and ``agreement`` are,
+    when the file has votes).
     """
     file = Path(path).expanduser()
     suffix = file.suffix.lower()

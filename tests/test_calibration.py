@@ -310,9 +310,9 @@ def test_a_label_scored_search_defers_the_fused_calibration(frame, monkeypatch):
     calls = []
     original = VotingFusion._fit_calibration
 
-    def spy(self, X, y):
+    def spy(self, X, y, sample_weight=None):
         calls.append(self.calibration)
-        return original(self, X, y)
+        return original(self, X, y, sample_weight)
 
     monkeypatch.setattr(VotingFusion, "_fit_calibration", spy)
     spec = toy_spec({"name": "svc"}, fusion={**VOTING, "cv": 2}, grid={"classifier.C": [0.5, 2]})

@@ -2,8 +2,9 @@
 
 One rule, used by the outer CV folds and by every inner split (stacking's meta-learner, the
 grid search): a row whose group id is missing cannot be matched with anyone, so it is its own
-group. Treating all missing ids as one group would put unrelated rows together; dropping them
-would lose data.
+group (with the copies of it that soft-label training makes: rows of the same ``id``).
+Treating all missing ids as one group would put unrelated rows together; dropping them would
+lose data.
 """
 
 from __future__ import annotations
@@ -36,5 +37,10 @@ def group_ids(frame: pd.DataFrame, column: str | None, *, warn: bool = False) ->
             column,
         )
     out = values.astype(str).to_numpy(dtype=object)
-    out[missing] = [f"<row {i}>" for i in np.flatnonzero(missing)]
+    # copies of one utterance (soft-label training repeats a row per voted class, same id)
+    # are one row: the group of a missing id is named by the utterance's first row
+    first: dict[str, int] = {}
+    ids = frame["id"].astype(str).tolist() if "id" in frame.columns else None
+    for i in np.flatnonzero(missing):
+        out[i] = f"<row {i if ids is None else first.setdefault(ids[i], int(i))}>"
     return out

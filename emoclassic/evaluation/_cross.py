@@ -78,7 +78,7 @@ def check_test_sets(
     sets = named_test_sets(test_sets)
     trained_on = set(_corpora(train))
     train_paths = _paths(train)
-    classes = sorted(set(train[LABEL].astype(str)))
+    classes = sorted(set(train[LABEL].astype(str)) - {""})  # "": votes, no label (soft mode)
     out = {}
     for name, frame in sets.items():
         if name in trained_on or trained_on & set(_corpora(frame)):

@@ -11,6 +11,7 @@ import pandas as pd
 from .._config import config_context
 from .._json import jsonable as _json_safe
 from ..features import precompute, use_tables
+from ._ambiguity import training_rows
 from ._search import _fit_one, _one_blas_thread
 from ._splits import (
     LABEL,
@@ -70,7 +71,7 @@ def fit_final(
 def _fit_final(spec, manifest, *, params, groups, n_jobs, random_state):
     spec = _spec_of(spec)
     spec, scheme, column, inner, _, inner_splits = _resolve_protocol(spec, None, groups)
-    df, _ = _prepare(manifest)
+    df, _ = _prepare(manifest, keep_votes=spec.labels.mode == "soft")
     scheme = _resolve_auto(scheme, df)
     pre = precompute(spec, df, variants=params is None)
     failed = [f.to_dict() for f in pre.failures]
@@ -102,12 +103,15 @@ def fit_rows(spec, df: pd.DataFrame, tables, *, scheme: str, column: str, inner:
             df = df.loc[keep].reset_index(drop=True)
             dev_mask = (df["split"].astype(str).str.lower() == "dev").to_numpy()
     y = df[LABEL].to_numpy(dtype=object)
+    classes = sorted(set(y) - {""})  # "": votes without a majority label (soft mode)
     g = _groups(df, column)
     if params is not None:
         est = build_pipeline(spec)
         est.set_params(**translate_params(spec, dict(params)))
+        rows = training_rows(df, y, spec.labels, classes)
+        X, y_fit = (df, y) if rows is None else (rows.X, rows.y)
         with _one_blas_thread(), use_tables(tables):
-            est.fit(df, y)
+            est.fit(X, y_fit, **(rows.fit_params(est) if rows is not None else {}))
         best = dict(params)
     else:
         if g is None and inner != "stratified" and dev_mask is None:
@@ -115,13 +119,13 @@ def fit_rows(spec, df: pd.DataFrame, tables, *, scheme: str, column: str, inner:
         with _one_blas_thread():
             est, best, _ = _fit_one(
                 spec, tables, df, y, g, dev_mask, inner, inner_splits, n_jobs, random_state,
-                lookups=False,
+                lookups=False, classes=classes,
             )  # fmt: skip
     est.emoclassic_ood_ = _fit_ood(est, tables, df, g, column) if ood else None
     est.emoclassic_fit_ = {
         "best_params": _json_safe(best),
         "n_items": int(len(df)),
-        "classes": sorted(map(str, set(y))),
+        "classes": classes,
         "failed": list(failed or []),
         "spec": _json_safe(spec.to_dict()),
     }

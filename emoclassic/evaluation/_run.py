@@ -22,6 +22,7 @@ from .._config import config_context
 from .._json import jsonable as _json_safe
 from .._versions import versions
 from ..features import BaseExtractor, block_extractors, precompute
+from ._ambiguity import labels_protocol, stratify_labels
 from ._cvreport import CVReport
 from ._metrics import calibration_summary, chance_metrics, compute_metrics, risk_coverage
 from ._search import _attention_report, _evaluate, _majority, _most_frequent
@@ -166,7 +167,7 @@ def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
     spec = _spec_of(spec)
     spec, scheme, column, inner, n_splits, inner_splits = _resolve_protocol(spec, scheme,
                                                                             groups)
-    df, n_unlabelled = _prepare(manifest)
+    df, n_unlabelled = _prepare(manifest, keep_votes=spec.labels.mode == "soft")
     n_input = len(manifest)
     scheme = _resolve_auto(scheme, df)
     if scheme == "corpus":
@@ -190,12 +191,15 @@ def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
         df = pre.good(df)
 
     y = df[LABEL].to_numpy(dtype=object)
-    labels = sorted(set(y))
+    labelled = y != ""  # "": votes without a majority label (soft mode): trained, not scored
+    labels = sorted(set(y[labelled]))
     g = _groups(df, column)
     inner_column, inner_g = column, g  # the grid search's groups inside a training part
     if scheme == "corpus":  # outside: corpora; inside: (corpus, speaker) pairs
         column, g = CORPUS, _groups(df, CORPUS)
-    splits, dev_mask = _outer_splits(scheme, y, g, df, n_splits, column, random_state)
+    splits, dev_mask = _outer_splits(scheme, stratify_labels(df, y), g, df, n_splits, column,
+                                     random_state)  # fmt: skip
+    splits = [(train, test[labelled[test]]) for train, test in splits]
     for train, test in splits:
         if (
             g is not None
@@ -276,12 +280,13 @@ def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
             **spec.adaptation_protocol(),  # normalization, adaptation, speaker_normalization
             "scoring": spec.scoring,
             "random_state": random_state,
+            "labels": labels_protocol(spec.labels, manifest, df),
         },
         data={
             "n_items": int(len(df)),
             "n_input": int(n_input),
             "n_unlabelled": n_unlabelled,
-            "classes": {str(k): int(v) for k, v in sorted(Counter(y).items())},
+            "classes": {str(k): int(v) for k, v in sorted(Counter(y[labelled]).items())},
             "groups": (
                 {str(k): int(v) for k, v in sorted(Counter(g).items())} if g is not None else {}
             ),  # fmt: skip

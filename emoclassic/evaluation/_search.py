@@ -18,6 +18,7 @@ from sklearn.model_selection import GridSearchCV
 
 from .._json import jsonable as _json_safe
 from ..features import use_tables, with_lookups
+from ._ambiguity import training_rows
 from ._metrics import compute_metrics
 from ._splits import _inner_cv
 
@@ -61,16 +62,25 @@ def _deferred_calibration(pipe, scoring: str) -> str | None:
 
 def _fit_one(
     spec, tables, X, y, groups, dev_mask, inner, inner_splits, n_jobs, random_state, *,
-    lookups: bool = True,
+    lookups: bool = True, classes=None,
 ):  # fmt: skip
     """Tune (if the grid has several candidates) and fit on one training part.
 
     ``lookups=False`` returns a model with the real extractors (to be saved), fitted while
     ``tables`` are active; the search itself always reads the tables through lookups. A fused
     calibration that cannot change the search's ranking is left out of the search and fitted
-    with the kept model (:func:`_deferred_calibration`).
+    with the kept model (:func:`_deferred_calibration`). The spec's ``[labels]`` decide the
+    rows, labels and weights fitted on (:func:`._ambiguity.training_rows`; ``classes``: the
+    run's label space); the search's folds are then cut over utterances and score hard labels.
     """
     from ..fusion import build_pipeline, friendly_candidates, param_grid, translate_params
+
+    rows = training_rows(X, y, spec.labels, classes)
+    if rows is not None:
+        X, y = rows.X, rows.y
+
+    def fit(pipe):
+        return pipe.fit(X, y, **(rows.fit_params(pipe) if rows is not None else {}))
 
     candidates = friendly_candidates(spec)
     if len(candidates) == 1:
@@ -79,8 +89,13 @@ def _fit_one(
             with_lookups(pipe, tables)
         pipe.set_params(**translate_params(spec, candidates[0]))
         with use_tables(tables):
-            return pipe.fit(X, y), candidates[0], None
-    cv, wants_groups = _inner_cv(inner, inner_splits, y, groups, dev_mask, random_state)
+            return fit(pipe), candidates[0], None
+    scoring = spec.scoring
+    if rows is None:
+        cv, wants_groups = _inner_cv(inner, inner_splits, y, groups, dev_mask, random_state)
+    else:
+        cv = rows.inner_splits(inner, inner_splits, groups, dev_mask, random_state)
+        wants_groups, scoring = False, rows.scorer(spec.scoring)
     template = with_lookups(build_pipeline(spec), tables)
     deferred = _deferred_calibration(template, spec.scoring)
     if deferred is not None:
@@ -88,23 +103,24 @@ def _fit_one(
     gs = GridSearchCV(
         template,
         param_grid(spec),
-        scoring=spec.scoring,
+        scoring=scoring,
         cv=cv,
         n_jobs=n_jobs,
         refit=lookups and deferred is None,
         error_score="raise",
     )
-    gs.fit(X, y, groups=groups if wants_groups else None)
+    gs.fit(X, y, groups=groups if wants_groups else None,
+           **(rows.fit_params(template) if rows is not None else {}))  # fmt: skip
     best = candidates[gs.best_index_]
     if lookups and deferred is None:
         return gs.best_estimator_, best, gs
     if lookups:  # GridSearchCV's refit, with the calibration the search left out
         final = clone(template).set_params(**gs.best_params_, fusion__calibration=deferred)
         with use_tables(tables):
-            return final.fit(X, y), best, gs
+            return fit(final), best, gs
     final = build_pipeline(spec).set_params(**translate_params(spec, best))
     with use_tables(tables):
-        return final.fit(X, y), best, gs
+        return fit(final), best, gs
 
 
 def _one_blas_thread():
@@ -171,6 +187,7 @@ def _evaluate_folds(spec, df, y, groups, splits, dev_mask, *, tables, inner, inn
             inner_splits,
             n_jobs,
             random_state,
+            classes=labels,
         )
         pred = np.asarray(est.predict(df.iloc[test]), dtype=object)
         y_pred[test] = pred
@@ -228,7 +245,7 @@ def _majority(y, splits, labels) -> dict[str, Any]:
     pred = np.empty(len(y), dtype=object)
     covered = np.zeros(len(y), dtype=bool)
     for train, test in splits:
-        counts = Counter(y[train])
+        counts = Counter(v for v in y[train] if v != "")  # "": votes, no label
         top = max(sorted(counts), key=lambda c: counts[c])
         pred[test] = top
         covered[test] = True

@@ -53,7 +53,9 @@ class NoGroupsWarning(UserWarning):
     """Folds are not grouped by speaker: scores are speaker-dependent and optimistic."""
 
 
-def _prepare(manifest: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+def _prepare(manifest: pd.DataFrame, *, keep_votes: bool = False) -> tuple[pd.DataFrame, int]:
+    """The usable rows (labelled; with ``keep_votes``, also the rows with votes but no label,
+    whose label becomes ``""``: soft-label training reads them) and how many were left out."""
     if not isinstance(manifest, pd.DataFrame):
         raise DataError(f"expected a manifest DataFrame; got {type(manifest).__name__}")
     if LABEL not in manifest.columns:
@@ -66,17 +68,24 @@ def _prepare(manifest: pd.DataFrame) -> tuple[pd.DataFrame, int]:
             f"row id {manifest['id'][dup].iloc[0]!r} appears more than once; ids must be unique"
         )
     labels = manifest[LABEL]
-    missing = labels.isna() | (labels.astype(str).str.strip() == "")
-    if missing.any():
-        logger.warning("%d row(s) have no label and are left out", int(missing.sum()))
-    df = manifest.loc[~missing].reset_index(drop=True)
-    df[LABEL] = df[LABEL].astype(str)
+    missing = (labels.isna() | (labels.astype(str).str.strip() == "")).to_numpy()
+    voted = np.zeros(len(manifest), dtype=bool)
+    if "votes" in manifest.columns:
+        v = manifest["votes"]
+        voted = (v.notna() & (v.astype(str).str.strip() != "")).to_numpy()
+    drop = missing & ~(voted & keep_votes)
+    if drop.any():
+        logger.warning("%d row(s) have no label and are left out%s", int(drop.sum()),
+                       f" ({int((drop & voted).sum())} with votes: they train with [labels] "
+                       "mode = 'soft')" if (drop & voted).any() else "")  # fmt: skip
+    df = manifest.loc[~drop].reset_index(drop=True)
+    df[LABEL] = np.where(missing[~drop], "", df[LABEL].astype(str)).astype(object)
     for column in _OPTIONAL_INPUT_COLUMNS:  # blocks select these by name; absent means empty
         if column not in df.columns:
             df[column] = None
-    if df[LABEL].nunique() < 2:
+    if df.loc[df[LABEL] != "", LABEL].nunique() < 2:
         raise DataError("evaluation needs at least two classes in the 'label' column")
-    return df, int(missing.sum())
+    return df, int(drop.sum())
 
 
 def _combined(manifest: pd.DataFrame) -> dict:

@@ -38,8 +38,9 @@ class AttentionFusion(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.features = features
         self.classifier = classifier
 
-    def fit(self, X, y):
-        """Fit the blocks, read their column ranges, fit the classifier; returns self."""
+    def fit(self, X, y, sample_weight=None):
+        """Fit the blocks, read their column ranges, fit the classifier (with
+        ``sample_weight`` when given: the classifier must take it); returns self."""
         if "blocks" not in self.classifier.get_params(deep=False):
             raise ConfigError(
                 f"attention fusion needs a classifier with a 'blocks' parameter (such as "
@@ -55,7 +56,8 @@ class AttentionFusion(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.classifier_ = clone(self.classifier).set_params(
             blocks=[(n, int(s.stop - s.start)) for n, s in slices]
         )
-        self.classifier_.fit(Xt, y)
+        self.classifier_.fit(Xt, y, **({} if sample_weight is None else
+                                       {"sample_weight": sample_weight}))  # fmt: skip
         self.classes_ = self.classifier_.classes_
         return self
 

@@ -40,6 +40,7 @@ from .._deprecate import DEPRECATED, renamed
 from ..data._groups import group_ids
 from ..exceptions import ConfigError
 from ..models import apply_temperature, fit_temperature
+from ._weights import fit_weighted
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,18 @@ def _subset(X, idx):
     return X.iloc[idx] if isinstance(X, pd.DataFrame) else X[idx]
 
 
+def _part(sample_weight, idx):
+    return None if sample_weight is None else np.asarray(sample_weight)[idx]
+
+
+def _copy_groups(X) -> np.ndarray | None:
+    """The ``id`` of each row when some repeat (the copies soft-label training makes of an
+    utterance, one per voted class, must share a fold), else None."""
+    if isinstance(X, pd.DataFrame) and "id" in X.columns and X["id"].duplicated().any():
+        return X["id"].astype(str).to_numpy(dtype=object)
+    return None
+
+
 #: what voting and adaptive fusion accept as ``calibration`` (``auto``: temperature)
 FUSED_CALIBRATIONS = ("auto", "temperature", "none")
 
@@ -88,23 +101,26 @@ def grouped_splits(X, y, *, cv, groups: str | None, random_state: int, who: str
     """Inner folds of a fusion's training part, never splitting a value of column ``groups``
     of the frame ``X`` (the speaker): ``StratifiedGroupKFold`` with at most ``cv`` folds (fewer
     when there are fewer groups). Without a usable column, stratified folds and a warning.
-    ``who`` names the caller in messages."""
+    ``who`` names the caller in messages. The copies of one utterance (rows of one ``id``)
+    always share a fold."""
     if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2:
         raise ConfigError(f"{who}: cv={cv!r} must be an integer >= 2")
     ids = group_ids(X, groups)
-    _, counts = np.unique(y, return_counts=True)
+    if ids is None or len(set(ids)) < 2:
+        ids = _copy_groups(X)  # copies of one utterance (soft labels) still share a fold
+        warnings.warn(
+            f"{who}: no usable groups column {groups!r}; the inner folds are stratified, not "
+            "grouped by speaker",
+            UserWarning,
+            stacklevel=3,
+        )
     if ids is not None and len(set(ids)) >= 2:
         n = int(min(cv, len(set(ids))))
         splitter = StratifiedGroupKFold(n, shuffle=True, random_state=random_state)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*least populated class.*")
             return list(splitter.split(np.zeros(len(y)), y, ids))
-    warnings.warn(
-        f"{who}: no usable groups column {groups!r}; the inner folds are stratified, not "
-        "grouped by speaker",
-        UserWarning,
-        stacklevel=3,
-    )
+    _, counts = np.unique(y, return_counts=True)
     n = int(max(2, min(cv, counts.min())))
     splitter = StratifiedKFold(n, shuffle=True, random_state=random_state)
     return list(splitter.split(np.zeros(len(y)), y))
@@ -160,8 +176,9 @@ class _FusionBase(ClassifierMixin, _BaseComposition):
             raise ConfigError(f"fusion weights {list(arr)} must be >= 0 with at least one > 0")
         return arr
 
-    def _fit_branches(self, X, y) -> None:
-        self.estimators_ = [clone(est).fit(X, y) for _, est in self.estimators]
+    def _fit_branches(self, X, y, sample_weight=None) -> None:
+        self.estimators_ = [fit_weighted(clone(est), X, y, sample_weight)
+                            for _, est in self.estimators]  # fmt: skip
 
     def _branch_probas(self, X) -> list[np.ndarray]:
         return [aligned_proba(est, X, self.classes_) for est in self.estimators_]
@@ -188,18 +205,20 @@ class _CalibratedFusion(_FusionBase):
     def _check(self) -> None:
         """Validate the subclass's own parameters (nothing here)."""
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
+        """Fit the calibration (if any), then every branch; ``sample_weight`` reaches each
+        branch's classifier (:mod:`._weights`)."""
         self._check_estimators()
         self._check()
         self._weights()
         self._calibration()
         y = np.asarray(y)
         self.classes_ = np.unique(y)
-        self._fit_calibration(X, y)
-        self._fit_branches(X, y)
+        self._fit_calibration(X, y, sample_weight)
+        self._fit_branches(X, y, sample_weight)
         return self
 
-    def _fit_calibration(self, X, y) -> None:
+    def _fit_calibration(self, X, y, sample_weight=None) -> None:
         """``calibration_temperature_`` (1: none) and the inner folds it was fitted on."""
         self.calibration_temperature_ = 1.0
         if self._calibration() == "none" or int((self._weights() > 0).sum()) < 2:
@@ -212,10 +231,13 @@ class _CalibratedFusion(_FusionBase):
         )  # fmt: skip
         for train, test in self.calibration_splits_:
             X_tr, X_te = _subset(X, train), _subset(X, test)
-            fitted = [clone(est).fit(X_tr, y[train]) for _, est in self.estimators]
+            w = _part(sample_weight, train)
+            fitted = [fit_weighted(clone(est), X_tr, y[train], w) for _, est in self.estimators]
             oof[test] = self._fuse([aligned_proba(f, X_te, self.classes_) for f in fitted])
         seen = ~np.isnan(oof).any(axis=1)
-        self.calibration_temperature_ = fit_temperature(oof[seen], y[seen], self.classes_)
+        self.calibration_temperature_ = fit_temperature(
+            oof[seen], y[seen], self.classes_, sample_weight=_part(sample_weight, seen)
+        )
         logger.debug("%s: fused temperature %.3f on %d out-of-fold rows", type(self).__name__,
                      self.calibration_temperature_, int(seen.sum()))  # fmt: skip
 
@@ -309,7 +331,9 @@ class StackingFusion(_FusionBase):
 
         return LogisticRegression(C=1.0, max_iter=2000)
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
+        """Out-of-fold branch scores, the meta-learner on them, then the branches on all rows;
+        ``sample_weight`` reaches every branch's classifier and the meta-learner."""
         self._check_estimators()
         y = np.asarray(y)
         self.classes_ = np.unique(y)
@@ -319,14 +343,15 @@ class StackingFusion(_FusionBase):
         for train, test in self.inner_splits_:
             X_tr, X_te = _subset(X, train), _subset(X, test)
             for m, (_, est) in enumerate(self.estimators):
-                fitted = clone(est).fit(X_tr, y[train])
+                fitted = fit_weighted(clone(est), X_tr, y[train], _part(sample_weight, train))
                 oof[test, m * k : (m + 1) * k] = aligned_scores(fitted, X_te, self.classes_)
         seen = ~np.isnan(oof).any(axis=1)
         if not seen.all():  # pragma: no cover - KFold splitters cover every row once
             logger.warning("stacking: %d rows got no out-of-fold prediction", int((~seen).sum()))
         self.oof_proba_ = oof
-        self.final_estimator_ = self._meta().fit(oof[seen], y[seen])
-        self._fit_branches(X, y)
+        self.final_estimator_ = fit_weighted(self._meta(), oof[seen], y[seen],
+                                             _part(sample_weight, seen))  # fmt: skip
+        self._fit_branches(X, y, sample_weight)
         return self
 
     def _meta_features(self, X) -> np.ndarray:

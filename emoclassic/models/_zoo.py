@@ -552,9 +552,10 @@ def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def fit_temperature(proba: np.ndarray, y, classes) -> float:
+def fit_temperature(proba: np.ndarray, y, classes, sample_weight=None) -> float:
     """The temperature that minimises the log-loss of ``apply_temperature(proba, T)`` on
-    labels ``y`` (columns of ``proba`` in ``classes`` order), searched over [0.05, 20].
+    labels ``y`` (columns of ``proba`` in ``classes`` order), searched over [0.05, 20];
+    ``sample_weight`` weighs the rows' losses (soft labels: a copy per voted class).
 
     One parameter fitted by the log-loss (Guo et al., 2017): it cannot reorder the classes, so
     it cannot cost accuracy, and it needs few items. Used on out-of-fold fused probabilities,
@@ -569,12 +570,13 @@ def fit_temperature(proba: np.ndarray, y, classes) -> float:
         return 1.0
     truth = np.array([index[y[r]] for r in rows])
     logp = np.log(np.clip(p[rows], 1e-12, 1.0))
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)[rows]
 
     def nll(log_t: float) -> float:
         z = logp / np.exp(log_t)
         z -= z.max(axis=1, keepdims=True)
         lse = np.log(np.exp(z).sum(axis=1))
-        return float(np.mean(lse - z[np.arange(len(truth)), truth]))
+        return float(np.average(lse - z[np.arange(len(truth)), truth], weights=w))
 
     res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded",
                           options={"xatol": 1e-4})  # fmt: skip

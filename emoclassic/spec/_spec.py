@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import ConfigError
+from ._labels import LabelsSpec
 from ._meaning import check_block, check_classifier
 from ._types import (
     CV_SCHEMES,
@@ -45,7 +46,7 @@ __all__ = ["CV_SCHEMES", "INNER_SCHEMES", "PipelineSpec", "SCORING_ALIASES", "lo
 
 TOP_KEYS = (
     "name", "description", "features", "fusion", "classifier", "grid", "cv", "scoring",
-    "speaker_normalization", "normalization", "adaptation", "measured",
+    "speaker_normalization", "normalization", "adaptation", "measured", "labels",
 )  # fmt: skip
 SCORING_ALIASES = {
     "ua": "balanced_accuracy",
@@ -66,7 +67,8 @@ class PipelineSpec:
     ``fusion.weights``; :class:`GridKey` parses them) to lists of values.
     ``normalization`` (``none``, ``speaker``, ``corpus``) and ``adaptation`` (``none``,
     ``coral``) are every block's domain-adaptation steps unless a block sets its own;
-    :attr:`speaker_normalization` is the old flag, read from ``normalization``.
+    :attr:`speaker_normalization` is the old flag, read from ``normalization``. ``labels``
+    says how training reads the annotators' votes (:class:`~emoclassic.spec._labels.LabelsSpec`).
     """
 
     name: str
@@ -80,6 +82,7 @@ class PipelineSpec:
     normalization: str = "none"
     adaptation: str = "none"
     measured: str = ""
+    labels: LabelsSpec = field(default_factory=LabelsSpec)
     source: str | None = None
     base_dir: str | None = None
 
@@ -140,6 +143,7 @@ class PipelineSpec:
             "speaker_normalization": self.speaker_normalization,  # the old spelling, agreeing
             "adaptation": self.adaptation,
             **({"measured": self.measured} if self.measured else {}),
+            **({} if self.labels.is_default else {"labels": self.labels.to_table()}),
         }
 
     def block_modalities(self) -> dict[str, str]:
@@ -384,6 +388,7 @@ def _parse(data: Any, src: str, base_dir: str | None) -> PipelineSpec:
     scoring = _scoring(data.get("scoring", "balanced_accuracy"))
     normalization = resolve_normalization(data, "") or "none"
     adaptation = check_value("adaptation", data.get("adaptation", "none"))
+    labels = LabelsSpec.from_table(data.get("labels", {}))
     grid_table = data.get("grid", {})
     if not isinstance(grid_table, dict):
         raise ConfigError("[grid] must be a table of parameter lists")
@@ -398,12 +403,17 @@ def _parse(data: Any, src: str, base_dir: str | None) -> PipelineSpec:
         normalization=normalization,
         adaptation=adaptation,
         measured=measured,
+        labels=labels,
         source=src,
         base_dir=base_dir,
     )
     from ..fusion._build import pipeline_layout
 
     pipeline_layout(spec)
+    if labels.weighs_rows:
+        from ..fusion._weights import check_sample_weight
+
+        check_sample_weight(spec)
     spec.grid = _grid(spec, grid_table)
     return spec
 

@@ -157,11 +157,12 @@ def text_input_tags(tags):
     return tags
 
 
-def _dialogue_orders(rows: TextRows) -> list[np.ndarray]:
-    """Row positions of each dialogue in utterance order (row order when indices are missing)."""
+def _dialogue_orders(rows: TextRows, first: dict[str, int]) -> list[np.ndarray]:
+    """Row positions of each dialogue in utterance order (row order when indices are missing);
+    a repeated id (``first``: its first position) is one utterance, listed once."""
     groups: dict[Any, list[int]] = {}
     for pos, d in enumerate(rows.dialogue):
-        if d is not None:
+        if d is not None and first[rows.ids[pos]] == pos:
             groups.setdefault(d, []).append(pos)
     orders = []
     for d, positions in groups.items():
@@ -181,6 +182,8 @@ def context_windows(
     """The rows of ``X`` and one :class:`ContextWindow` per row, in input row order.
 
     Rows without ``dialogue_id`` get no context; context turns with missing text are skipped.
+    Rows of one ``id`` (copies of an utterance, one per voted class in soft-label training)
+    are one turn of the dialogue: each copy gets its window, never itself as context.
     """
     check_window(past, future)
     rows = as_text_rows(X)
@@ -201,12 +204,17 @@ def context_windows(
         logger.info(
             "context_past/context_future set but the input has no dialogue_id: no context used"
         )
-    for order in _dialogue_orders(rows):
+    first: dict[str, int] = {}
+    for pos, row_id in enumerate(rows.ids):
+        first.setdefault(row_id, pos)
+    for order in _dialogue_orders(rows, first):
         seq = [utts[p] for p in order]
         for k, p in enumerate(order):
             before = tuple(u for u in seq[max(0, k - past) : k] if u is not None)
             after = tuple(u for u in seq[k + 1 : k + 1 + future] if u is not None)
             windows[p] = ContextWindow(before, utts[p], after)
+    for pos, row_id in enumerate(rows.ids):  # the copies soft-label training makes of a row
+        windows[pos] = windows[first[row_id]]
     return rows, windows
 
 

@@ -24,7 +24,7 @@ from emoclassic.evaluation._ambiguity import HardLabelScorer, training_rows
 from emoclassic.exceptions import ConfigError, DataError
 from emoclassic.fusion import build_pipeline
 from emoclassic.fusion._weights import accepts_sample_weight, fit_params, unweighted_sites
-from emoclassic.models import CLASSIFIERS, make_classifier, register_classifier
+from emoclassic.models import CLASSIFIERS, DEFAULT_GRIDS, make_classifier, register_classifier
 from emoclassic.spec import LabelsSpec, load_spec
 
 CLASSES = ("anger", "happiness", "neutral", "sadness")
@@ -245,8 +245,9 @@ def spy():
     register_classifier("test_weight_spy_votes", WeightSpy, proba="votes")  # calibrated
     WeightSpy.fits = []
     yield WeightSpy
-    CLASSIFIERS.pop("test_weight_spy")
-    CLASSIFIERS.pop("test_weight_spy_votes")
+    for name in ("test_weight_spy", "test_weight_spy_votes"):
+        CLASSIFIERS.pop(name)
+        DEFAULT_GRIDS.pop(name)
 
 
 TWO_BLOCKS = {"a": {"type": "extra", "columns": ["a0"]}, "b": {"type": "extra", "columns": ["a1"]}}
@@ -350,3 +351,32 @@ def test_copies_of_an_utterance_are_one_turn_of_dialogue_context():
     copies = turns.iloc[[0, 1, 1, 1, 2]].reset_index(drop=True)  # b: three voted classes
     plain = build_context_texts(turns, past=1, future=1)
     assert build_context_texts(copies, past=1, future=1) == [plain[i] for i in (0, 1, 1, 1, 2)]
+
+
+def test_reports_say_how_training_read_the_votes():
+    from emoclassic.evaluation import render_markdown
+
+    frame = with_votes(toy_frame())
+    report = run_cv(toy_spec("soft", min_agreement=0.5), frame)
+    text = render_markdown(report)
+    assert "Labels: **soft**; 120 items with votes" in text
+    assert "without a majority (trained, not scored)" in text and "min agreement 0.5" in text
+    assert "Labels:" not in render_markdown(run_cv(toy_spec("hard"), toy_frame()))
+
+
+def test_calibration_folds_keep_an_utterances_copies_together():
+    from emoclassic.models._zoo import _copy_splits
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = np.array(list("abc") * 10, dtype=object)
+    copies = np.repeat(X, 2, axis=0)  # each utterance twice, the copy voted for another class
+    y2 = np.array([c for v in y for c in (v, "abc"["abc".index(v) - 1])], dtype=object)
+    splits = _copy_splits(copies, y2, 3)
+    assert len(splits) == 3
+    for train, test in splits:
+        assert not {tuple(r) for r in copies[train]} & {tuple(r) for r in copies[test]}
+    assert _copy_splits(X, y, 3) is None  # no copies: scikit-learn's own folds
+    model = make_classifier("svc", calibration="sigmoid")
+    model.fit(copies, y2, sample_weight=np.ones(len(y2)))
+    assert model.cv == 3 and model.predict_proba(X).shape == (30, 3)

@@ -287,8 +287,22 @@ def _protocol_line(report: dict[str, Any]) -> str:
         f"{p.get('normalization') or ('speaker' if p.get('speaker_normalization') else 'none')}, "
         f"adaptation: {p.get('adaptation') or 'none'}; {d.get('n_items')} items, "
         f"{len(d.get('classes', {}))} classes, {len(d.get('groups', {}))} groups, "
-        f"{d.get('n_failed', 0)} failed."
+        f"{d.get('n_failed', 0)} failed.{_labels_note(p.get('labels') or {})}"
     )
+
+
+def _labels_note(labels: dict[str, Any]) -> str:
+    """How training read the votes (nothing for hard labels on data without votes)."""
+    if not labels or (labels.get("mode") == "hard" and not labels.get("n_with_votes")
+                      and not labels.get("min_agreement")):  # fmt: skip
+        return ""
+    text = f" Labels: **{labels.get('mode')}**; {labels.get('n_with_votes', 0)} items with votes"
+    if labels.get("n_no_majority"):
+        text += f", {labels['n_no_majority']} without a majority ({labels.get('no_majority')})"
+    if labels.get("min_agreement"):
+        text += (f"; min agreement {labels['min_agreement']:g}: "
+                 f"{labels.get('n_below_min_agreement', 0)} left out of training")  # fmt: skip
+    return text + "."
 
 
 def _headline(report: dict[str, Any]) -> str:

@@ -510,16 +510,54 @@ def make_classifier(name: str, *, probability: bool = False, calibration: str | 
     return est
 
 
+def _copy_splits(X, y, cv) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """Calibration folds that keep identical feature rows together, or None (no such rows).
+
+    Soft-label training copies an utterance once per voted class, with different labels and
+    weights but the same features; stratified folds would fit the classifier on one copy and
+    calibrate on another (scores of a row the classifier has seen). Rows with the same
+    features are one group here, in ``StratifiedGroupKFold`` folds (deterministic, no shuffle,
+    as the stratified ones). Sparse matrices are left to the default folds.
+    """
+    from scipy import sparse
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    if not isinstance(cv, int) or sparse.issparse(X):
+        return None
+    _, groups = np.unique(np.asarray(X, dtype=float), axis=0, return_inverse=True)
+    groups = groups.reshape(-1)
+    n_groups = len(np.unique(groups))
+    if n_groups == len(groups):
+        return None
+    labels = np.asarray(y, dtype=object).astype(str)
+    codes = np.unique(labels, return_inverse=True)[1].reshape(-1)
+    pairs = np.unique(np.column_stack([groups, codes]), axis=0)
+    per_class = np.bincount(pairs[:, 1])  # the groups holding each class
+    n = int(min(cv, n_groups, per_class.min()))
+    if n < 2:
+        return None
+    return list(StratifiedGroupKFold(n).split(np.zeros(len(labels)), labels, groups))
+
+
 class SmallSampleCalibratedClassifierCV(CalibratedClassifierCV):
     """``CalibratedClassifierCV`` whose folds shrink to what the smallest class allows.
 
     A spec must run unchanged on small corpora, where an inner training fold may hold fewer
     than ``CALIBRATION_CV`` clips of some class: calibration then uses as many folds as that
     class has clips (at least 2), and with a single clip it calibrates in-sample on a model
-    fitted to everything (a logged fallback, not an error).
+    fitted to everything (a logged fallback, not an error). With ``sample_weight`` (soft
+    labels), identical feature rows (an utterance's copies) share a calibration fold.
     """
 
     def fit(self, X, y, sample_weight=None, **fit_params):
+        copies = _copy_splits(X, y, self.cv) if sample_weight is not None else None
+        if copies is not None:
+            cv = self.cv
+            try:
+                self.cv = copies
+                return super().fit(X, y, sample_weight=sample_weight, **fit_params)
+            finally:
+                self.cv = cv
         _, counts = np.unique(np.asarray(y, dtype=object).astype(str), return_counts=True)
         n_min = int(counts.min()) if len(counts) else 0
         if not isinstance(self.cv, int) or n_min >= self.cv:

@@ -68,10 +68,17 @@ def labelled_mask(y: Sequence[Any]) -> np.ndarray:
 
 
 def stratify_labels(frame: pd.DataFrame, y: np.ndarray) -> np.ndarray:
-    """What folds stratify by: the label, or the most voted class of a row without one."""
+    """What folds stratify by: the label, or the most voted of the labels' classes for a row
+    without one (its most voted class when none of its votes is among them)."""
     votes = vote_table(frame)
     labelled = labelled_mask(y)
-    return np.array([y[i] if labelled[i] else top_label(votes[i]) for i in range(len(y))],
+    space = set(y[labelled])
+
+    def top(v) -> str | None:
+        shares = _shares(v, space)
+        return shares[0][0] if shares else top_label(v)
+
+    return np.array([y[i] if labelled[i] else top(votes[i]) for i in range(len(y))],
                     dtype=object)  # fmt: skip
 
 

@@ -90,6 +90,8 @@ def test_labels_table_is_parsed_and_checked():
     assert spec.labels == LabelsSpec("weighted", 0.5)
     assert spec.to_dict()["labels"] == {"mode": "weighted", "min_agreement": 0.5}
     assert load_spec(spec.to_dict()).labels == spec.labels
+    high = load_spec({**toy_spec(), "labels": {"high_agreement": 0.6}})
+    assert high.labels.high_agreement == 0.6 and load_spec(high.to_dict()).labels == high.labels
     plain = toy_spec()
     del plain["labels"]
     assert load_spec(plain).labels == LabelsSpec() and "labels" not in load_spec(plain).to_dict()
@@ -97,6 +99,7 @@ def test_labels_table_is_parsed_and_checked():
         ({"mode": "fuzzy"}, r"\[labels\] mode = 'fuzzy'; valid: hard, soft, weighted"),
         ({"min_agreement": 1.5}, r"min_agreement = 1.5 must be a number from 0.0 to 1.0"),
         ({"min_agreement": True}, r"min_agreement = True"),
+        ({"high_agreement": 0}, r"high_agreement = 0 must be a number above 0.0, up to 1.0"),
         ({"mode": "soft", "weights": 1}, r"unknown key 'weights' in \[labels\]"),
     ]:
         with pytest.raises(ConfigError, match=pattern) as err:
@@ -301,6 +304,31 @@ def test_soft_cv_scores_each_labelled_utterance_once():
     assert hard["protocol"]["labels"]["n_below_min_agreement"] > 0
     assert hard["data"]["n_unlabelled"] == no_majority
     assert [p["id"] for p in hard["predictions"]] == ids  # the same utterances are scored
+
+
+def test_metrics_of_high_agreement_items_sit_beside_all_items():
+    """metrics_high_agreement (issue 18): the items whose annotators agreed at least
+    [labels] high_agreement, scored as the all-items metrics are; absent without votes."""
+    from emoclassic.data._votes import agreement
+    from emoclassic.evaluation import compute_metrics, render_markdown
+    from emoclassic.evaluation._ambiguity import vote_table
+
+    frame = with_votes(toy_frame())
+    for threshold in (0.75, 0.6):
+        spec = toy_spec("soft")
+        spec["labels"]["high_agreement"] = threshold
+        report = run_cv(spec, frame)
+        high = report["metrics_high_agreement"]
+        agree = {str(i): agreement(v) for i, v in zip(frame["id"], vote_table(frame),
+                                                         strict=True)}
+        kept = [p for p in report["predictions"] if agree[p["id"]] >= threshold]
+        assert high["threshold"] == threshold and high["n"] == len(kept) > 0
+        assert high["n_with_votes"] == report["metrics"]["n"]
+        want = compute_metrics([p["label"] for p in kept], [p["predicted"] for p in kept],
+                               labels=list(report["per_class"]))["metrics"]
+        assert high["metrics"] == want
+        assert f"agreement ≥ {threshold:g}" in render_markdown(report)
+    assert "metrics_high_agreement" not in run_cv(toy_spec("hard"), toy_frame())
 
 
 def test_hard_labels_ignore_votes():

@@ -43,8 +43,6 @@ __all__ = ["HardLabelScorer", "TrainingRows", "labels_protocol", "stratify_label
 
 #: the label of a row with votes but no majority (it trains in soft mode, is never scored)
 NO_LABEL = ""
-#: agreement from which a report calls an item "high agreement"
-HIGH_AGREEMENT = 0.75
 
 
 def vote_table(frame: pd.DataFrame) -> list[dict[str, float] | None]:
@@ -236,9 +234,32 @@ def labels_protocol(labels, manifest: pd.DataFrame, df: pd.DataFrame) -> dict[st
         "n_below_min_agreement": int((seen < labels.min_agreement).sum()),
     }
     if len(seen):
+        high = labels.high_agreement
         out["agreement"] = {
             "mean": round(float(seen.mean()), 4),
             "median": round(float(np.median(seen)), 4),
-            f"share_ge_{HIGH_AGREEMENT}": round(float((seen >= HIGH_AGREEMENT).mean()), 4),
+            f"share_ge_{high:g}": round(float((seen >= high).mean()), 4),
         }
+    return out
+
+
+def high_agreement_metrics(labels, df: pd.DataFrame, y: np.ndarray, y_pred: np.ndarray,
+                           covered: np.ndarray, classes: Sequence[str]) -> dict[str, Any] | None:
+    """The report's ``metrics_high_agreement``: the scores of the items whose annotators
+    agreed at least ``[labels] high_agreement`` (0.75), beside the all-items ``metrics``.
+
+    Why: on ambiguous items even a human panel disagrees, so a model's errors there say less
+    than its errors where the panel agreed; the gap between the two figures is the part of the
+    error the labels themselves explain. None when no scored item has votes."""
+    from ._metrics import compute_metrics
+
+    agree = np.array([agreement(v) for v in vote_table(df)], dtype=float)
+    voted = covered & ~np.isnan(agree)
+    if not voted.any():
+        return None
+    keep = voted & (agree >= labels.high_agreement)
+    out: dict[str, Any] = {"threshold": labels.high_agreement, "n": int(keep.sum()),
+                           "n_with_votes": int(voted.sum())}
+    out["metrics"] = (compute_metrics(y[keep], y_pred[keep], labels=classes)["metrics"]
+                      if keep.any() else None)
     return out

@@ -14,13 +14,14 @@ from ..features import Failure
 
 __all__ = ["CVReport"]
 
-#: the keys of cv_report.json, in order (docs/cli.md); ``calibration`` when the model gives
-#: probabilities, the last three only when present
+#: the keys of cv_report.json, in order (docs/cli.md); ``calibration`` and ``risk_coverage``
+#: when the model gives probabilities, ``metrics_high_agreement`` when items have votes, the
+#: last three only when present
 FIELDS = (
-    "name", "metrics", "per_class", "confusion", "baselines", "calibration", "risk_coverage",
-    "folds",
-    "best_params", "grid", "protocol", "data", "predictions", "spec", "features", "timing",
-    "versions", "ablation", "attention", "cross_corpus",
+    "name", "metrics", "metrics_high_agreement", "per_class", "confusion", "baselines",
+    "calibration", "risk_coverage", "folds", "best_params", "grid", "protocol", "data",
+    "predictions", "spec", "features", "timing", "versions", "ablation", "attention",
+    "cross_corpus",
 )  # fmt: skip
 
 
@@ -53,6 +54,9 @@ class CVReport(dict):
 
     name: str = _field("name", "The spec's name.")  # type: ignore[assignment]
     metrics: dict = _field("metrics", "ua, wa, macro_f1, weighted_f1, n over all folds.")  # type: ignore[assignment]
+    metrics_high_agreement: dict | None = _field(
+        "metrics_high_agreement", "The metrics of the items whose annotators agreed at least "
+        "[labels] high_agreement (with votes only).")  # type: ignore[assignment]
     per_class: dict = _field("per_class", "Recall, precision, F1, support per label.")  # type: ignore[assignment]
     confusion: dict = _field("confusion", "labels and matrix (rows: truth).")  # type: ignore[assignment]
     baselines: dict = _field("baselines", "majority and chance metrics.")  # type: ignore[assignment]

@@ -76,6 +76,11 @@ def _tables(report: dict[str, Any]) -> list[_Table]:
     if len(folds) > 1:
         rows.append([f"model (mean ± sd of {len(folds)} folds)",
                      *(_pm(stats[k]) for k in METRIC_KEYS)])  # fmt: skip
+    high = report.get("metrics_high_agreement")
+    if high and high.get("metrics"):
+        rows.append([f"high-agreement items ({high['n']} of {high['n_with_votes']} voted, "
+                     f"agreement ≥ {high['threshold']:g})",
+                     *(_pct(high["metrics"].get(k)) for k in METRIC_KEYS)])  # fmt: skip
     for name, m in report.get("baselines", {}).items():
         rows.append([f"{name} baseline", *(_pct(m.get(k)) for k in METRIC_KEYS)])
     out.append(_Table(

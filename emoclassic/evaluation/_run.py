@@ -22,7 +22,7 @@ from .._config import config_context
 from .._json import jsonable as _json_safe
 from .._versions import versions
 from ..features import BaseExtractor, block_extractors, precompute
-from ._ambiguity import labels_protocol, stratify_labels
+from ._ambiguity import high_agreement_metrics, labels_protocol, stratify_labels
 from ._cvreport import CVReport
 from ._metrics import calibration_summary, chance_metrics, compute_metrics, risk_coverage
 from ._search import _attention_report, _evaluate, _majority, _most_frequent
@@ -225,6 +225,7 @@ def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
     scored = compute_metrics(y[covered], y_pred[covered], labels=labels)
     calibration = _calibration(spec, y, proba, covered, labels)
     risk = risk_coverage(y[covered], proba[covered], labels) if calibration else None
+    high = high_agreement_metrics(spec.labels, df, y, y_pred, covered, labels)
     ablation_out: dict[str, Any] | None = None
     if ablation_specs:
         ablation_out = {}
@@ -256,6 +257,7 @@ def _run_cv(spec, manifest, *, scheme, groups, n_jobs, ablation, progress,
     report = CVReport(
         name=spec.name,
         metrics=scored["metrics"],
+        metrics_high_agreement=high,
         per_class=scored["per_class"],
         confusion=scored["confusion"],
         baselines={

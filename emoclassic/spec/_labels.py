@@ -5,7 +5,8 @@
 of the votes (the classifier learns the annotators' distribution, not one winner);
 ``"weighted"`` trains on the hard label weighted by the agreement. ``min_agreement`` leaves the
 training rows whose agreement is below it out of every fit (rows without votes stay). The
-metrics always score the hard ``label``, one utterance once.
+metrics always score the hard ``label``, one utterance once; ``high_agreement`` (0.75) is the
+agreement from which the report's ``metrics_high_agreement`` counts an item.
 """
 
 from __future__ import annotations
@@ -20,15 +21,19 @@ from ._types import check_keys
 __all__ = ["LABEL_MODES", "LabelsSpec"]
 
 LABEL_MODES = ("hard", "soft", "weighted")
-LABELS_KEYS = ("mode", "min_agreement")
+LABELS_KEYS = ("mode", "min_agreement", "high_agreement")
+#: the default of ``high_agreement``: three of four annotators agree
+HIGH_AGREEMENT = 0.75
 
 
 @dataclass(frozen=True)
 class LabelsSpec:
-    """``[labels]``: ``mode`` (hard, soft or weighted) and ``min_agreement`` (0 to 1)."""
+    """``[labels]``: ``mode`` (hard, soft or weighted), ``min_agreement`` and
+    ``high_agreement`` (0 to 1)."""
 
     mode: str = "hard"
     min_agreement: float = 0.0
+    high_agreement: float = HIGH_AGREEMENT
 
     @classmethod
     def from_table(cls, table: Any) -> LabelsSpec:
@@ -45,7 +50,13 @@ class LabelsSpec:
                 f"[labels] min_agreement = {value!r} must be a number from 0.0 to 1.0 (the "
                 "share of votes the majority label needs for a row to train)"
             )
-        return cls(mode, float(value))
+        high = table.get("high_agreement", HIGH_AGREEMENT)
+        if isinstance(high, bool) or not isinstance(high, (int, float)) or not 0 < high <= 1:
+            raise ConfigError(
+                f"[labels] high_agreement = {high!r} must be a number above 0.0, up to 1.0 (the "
+                "agreement from which the report scores an item as high-agreement; e.g. 0.75)"
+            )
+        return cls(mode, float(value), float(high))
 
     @property
     def is_default(self) -> bool:
@@ -58,4 +69,7 @@ class LabelsSpec:
         return self.mode != "hard"
 
     def to_table(self) -> dict[str, Any]:
-        return {"mode": self.mode, "min_agreement": self.min_agreement}
+        out: dict[str, Any] = {"mode": self.mode, "min_agreement": self.min_agreement}
+        if self.high_agreement != HIGH_AGREEMENT:
+            out["high_agreement"] = self.high_agreement
+        return out

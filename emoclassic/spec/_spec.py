@@ -143,7 +143,7 @@ class PipelineSpec:
             "speaker_normalization": self.speaker_normalization,  # the old spelling, agreeing
             "adaptation": self.adaptation,
             **({"measured": self.measured} if self.measured else {}),
-            **({} if self.labels.is_default else {"labels": self.labels.to_table()}),
+            **({} if self.labels == LabelsSpec() else {"labels": self.labels.to_table()}),
         }
 
     def block_modalities(self) -> dict[str, str]:

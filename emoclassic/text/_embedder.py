@@ -29,6 +29,8 @@ from ._context import (
     text_input_tags,
 )
 from ._models import (
+    OWN,
+    SENTENCE_TRANSFORMERS,
     ChainStep,
     ModelRef,
     chain_modules,
@@ -41,6 +43,7 @@ from ._models import (
     num_layers,
     resolve_model,
     sentence_dim,
+    text_backend,
     transformer_settings,
 )
 
@@ -125,6 +128,14 @@ def assemble_input_ids(
     if right:
         ids.append(sep_id)
     return ids, begin, end
+
+
+def _state_indices(layer: int | str, n_states: int) -> list[int]:
+    """The hidden states (0 = embeddings .. ``n_states - 1`` = last) that ``layer`` averages:
+    one, or the last four for "last4_mean"."""
+    if layer == "last4_mean":
+        return list(range(n_states))[-4:]
+    return [int(layer) % n_states]
 
 
 class SentenceEmbedder(BaseExtractor):
@@ -261,11 +272,16 @@ class SentenceEmbedder(BaseExtractor):
         """The modules after the Transformer, with ``pooling``/``normalize`` applied."""
         return module_chain(ref, self.pooling, self.normalize)
 
+    def _backend(self, ref: ModelRef) -> str:
+        """Which code computes the vectors: emoclassic's own BERT encoder or
+        sentence-transformers (:func:`~emoclassic.text._models.text_backend`)."""
+        return text_backend(ref, self._chain(ref))
+
     def _dim(self, ref: ModelRef) -> int:
         """Width of the sentence vector (read from the module configs, else from the model)."""
         dim = sentence_dim(ref, self._chain(ref))
-        if dim is None:  # a module of unknown width: ask the loaded model
-            _, model = load_sentence_model(ref, self.device, self.dtype)
+        if dim is None:  # a module of unknown width (never on the own path): ask the model
+            _, model = load_sentence_model(ref, self.device, self.dtype, SENTENCE_TRANSFORMERS)
             dim = int(model.get_sentence_embedding_dimension())
         return dim
 
@@ -407,7 +423,7 @@ class SentenceEmbedder(BaseExtractor):
         self, windows: list[ContextWindow], ref: ModelRef
     ) -> tuple[list[list[int]], list[tuple[int, int]]]:
         """Token ids of each window (special tokens, truncation) and its target span."""
-        tokenizer = load_tokenizer(ref)
+        tokenizer = load_tokenizer(ref, self._backend(ref))
         start_id = tokenizer.cls_token_id
         if start_id is None:
             start_id = tokenizer.bos_token_id
@@ -440,17 +456,19 @@ class SentenceEmbedder(BaseExtractor):
     def _embed_windows(self, windows: list[ContextWindow], ref: ModelRef) -> np.ndarray:
         """One forward pass over a batch of windows; float32 ``(len(windows), dim)``.
 
-        The Transformer module runs as sentence-transformers runs it; for another layer its
-        hidden states are asked for instead. The chosen token embeddings (float32) then go
-        through the model's remaining modules, which read ``attention_mask`` as the tokens to
-        pool: the whole input, or the target's span (``pool_span="target"`` with context).
+        The encoder gives the chosen hidden state(s): emoclassic's own (:mod:`._bert`), or the
+        sentence-transformers Transformer module (its own output for the last layer, its
+        model's hidden states for another). The token embeddings (float32) then go through
+        the model's remaining modules, which read ``attention_mask`` as the tokens to pool:
+        the whole input, or the target's span (``pool_span="target"`` with context).
         """
         import torch
 
+        backend = self._backend(ref)
         seqs, spans = self._encode(windows, ref)
-        tokenizer, model = load_sentence_model(ref, self.device, self.dtype)
-        transformer = model[0]
-        after = chain_modules(model, self._chain(ref))
+        tokenizer, model = load_sentence_model(ref, self.device, self.dtype, backend)
+        after = chain_modules(model if backend == SENTENCE_TRANSFORMERS else None,
+                              self._chain(ref))  # fmt: skip
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         width = max(len(s) for s in seqs)
         input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
@@ -466,30 +484,28 @@ class SentenceEmbedder(BaseExtractor):
             for r, (b, e) in enumerate(spans):
                 pool_mask[r, 0] = 1  # [CLS]
                 pool_mask[r, b : e + 1] = 1  # the target and its closing [SEP]
-        layer = self._layer_index(ref)
         n_states = num_layers(ref) + 1
-        if isinstance(layer, int) and layer % n_states == n_states - 1:
-            layer = -1  # the last hidden state is the Transformer module's own output
+        states = _state_indices(self._layer_index(ref), n_states)
         with torch.inference_mode(), torch_threads(self.n_threads):
-            features: dict[str, Any] = {
-                "input_ids": input_ids.to(self.device),
-                "attention_mask": mask.to(self.device),
-            }
-            if layer == -1:
-                tokens = transformer(features)["token_embeddings"]
+            ids, attention = input_ids.to(self.device), mask.to(self.device)
+            if backend == OWN:
+                hidden = model(ids, attention, states)
+            elif states == [n_states - 1]:  # the Transformer module's own output
+                features = {"input_ids": ids, "attention_mask": attention}
+                hidden = [model[0](features)["token_embeddings"]]
             else:
-                hidden = transformer.auto_model(
-                    input_ids=features["input_ids"],
-                    attention_mask=features["attention_mask"],
+                every = model[0].auto_model(
+                    input_ids=ids,
+                    attention_mask=attention,
                     output_hidden_states=True,
                     return_dict=True,
                 ).hidden_states
-                if layer == "last4_mean":
-                    tokens = torch.stack(hidden[-4:], dim=0).mean(dim=0)
-                else:
-                    tokens = hidden[layer]
-            features["token_embeddings"] = tokens.float()
-            features["attention_mask"] = pool_mask.to(self.device)
+                hidden = [every[i] for i in states]
+            tokens = hidden[0] if len(hidden) == 1 else torch.stack(hidden, dim=0).mean(dim=0)
+            features = {
+                "token_embeddings": tokens.float(),
+                "attention_mask": pool_mask.to(self.device),
+            }
             for module in after:
                 features = module(features)
             return features["sentence_embedding"].float().cpu().numpy()

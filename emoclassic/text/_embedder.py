@@ -1,12 +1,13 @@
 """Frozen transformer sentence vectors: a stateless, cached scikit-learn transformer.
 
-The transcript half of the fusion. A frozen BERT-family model (all-MiniLM-L6-v2 by default),
-loaded with ``sentence_transformers.SentenceTransformer``, reads each utterance, optionally with
-its dialogue context; one hidden layer's token embeddings go through the model's own modules
-(Pooling, Dense, Normalize) into a fixed vector, so a model is embedded as its authors defined
-it. Nothing is learned from labels, so vectors are computed once per (input text, model files,
-module chain, layer, context) and shared through the :class:`FeatureStore` by every fold and
-grid candidate.
+The transcript half of the fusion. A frozen BERT-family model (all-MiniLM-L6-v2 by default)
+reads each utterance, optionally with its dialogue context; one hidden layer's token embeddings
+go through the model's own modules (Pooling, Dense, Normalize) into a fixed vector, so a model
+is embedded as its authors defined it. A BERT model whose vector is Pooling and Normalize runs
+on emoclassic's own encoder (:mod:`._bert`, for a cold start without transformers), any other
+through ``sentence_transformers.SentenceTransformer``; the vectors are the same. Nothing is
+learned from labels, so vectors are computed once per (input text, model files, module chain,
+layer, context) and shared through the :class:`FeatureStore` by every fold and grid candidate.
 """
 
 from __future__ import annotations
@@ -141,13 +142,22 @@ def _state_indices(layer: int | str, n_states: int) -> list[int]:
 class SentenceEmbedder(BaseExtractor):
     """Sentence vectors from a frozen transformer layer, with optional dialogue context.
 
-    The model is loaded with ``sentence_transformers.SentenceTransformer`` (local folder only,
-    no remote code) and the vector is the one its modules define: the Transformer's token
-    embeddings go through every module after it (Pooling, Dense, Normalize, ...). With the
-    defaults the vectors equal ``SentenceTransformer(folder).encode(texts)`` for inputs within
+    The vector is the one the model's modules define: the Transformer's token embeddings go
+    through every module after it (Pooling, Dense, Normalize, ...). With the defaults the
+    vectors equal ``SentenceTransformer(folder).encode(texts)`` for inputs within
     ``max_length`` tokens, so a CLS-pooled or projected model is embedded as its authors meant,
     not with a mean of our own. A plain Hugging Face folder (no ``modules.json``) has no
     sentence-vector definition; emoclassic's is mean pooling then L2 normalisation.
+
+    Two paths compute it, with the same vectors (tests/test_text_own.py: within 1e-5 of
+    sentence-transformers, bit-equal to it here in float32, bfloat16 and int8): a BERT model
+    (``model_type`` "bert") whose vector is Pooling (cls, max or mean) and optionally Normalize,
+    with ``tokenizer.json``, runs on emoclassic's own encoder and the ``tokenizers`` library,
+    which start in a fraction of the time transformers and sentence-transformers take to import
+    (the measured figures: :mod:`emoclassic.text._bert`); anything else (RoBERTa, DistilBERT,
+    MPNet..., Dense modules, other pooling modes, no ``tokenizer.json``; the full rules in
+    :mod:`emoclassic.text._native`) is loaded with ``sentence_transformers.SentenceTransformer``
+    (local folder only, no remote code). Which one ran is logged at debug level.
 
     Parameters
     ----------

@@ -318,7 +318,7 @@ class WordPieceTokenizer:
         self.pad_token_id = pad_token_id
         self.model_max_length = model_max_length
 
-    def __call__(self, texts: list[str], add_special_tokens: bool = False,
+    def __call__(self, texts: list[str], add_special_tokens: bool = True,
                  verbose: bool = False) -> dict[str, list[list[int]]]:  # fmt: skip
         encoded = self.backend_tokenizer.encode_batch(
             list(texts), add_special_tokens=add_special_tokens

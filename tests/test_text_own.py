@@ -77,12 +77,13 @@ def _hidden_reference(st, texts, states):
 
 
 # -- MiniLM: the shipped model runs on the own path ---------------------------------------------
-def test_minilm_runs_on_the_own_path_and_equals_encode(st_minilm, caplog):
+def test_minilm_runs_on_the_own_path_and_equals_encode(st_minilm, caplog, monkeypatch):
     ref = resolve_model(None)
+    monkeypatch.setattr("emoclassic.text._models._BACKEND_LOGGED", set())  # logged once each
     with caplog.at_level(logging.DEBUG, logger="emoclassic.text._models"):
         ours = SentenceEmbedder(max_length=256, missing="error").transform(TEXTS)
     assert text_backend(ref, module_chain(ref)) == OWN
-    assert any("own BERT encoder" in r.getMessage() for r in caplog.records)
+    assert any("runs on emoclassic's own BERT encoder" in r.getMessage() for r in caplog.records)
     _close(ours, st_minilm.encode(TEXTS), 1e-5)  # LONG cut at MiniLM's 256 tokens by both
     short = SentenceEmbedder(missing="error").transform(TEXTS)  # max_length=128
     st_minilm.max_seq_length = 128
@@ -230,10 +231,11 @@ def test_tiny_bert_forms_run_on_the_own_path_and_equal_sentence_transformers(for
     ],
 )
 def test_what_the_own_path_does_not_read_runs_through_sentence_transformers(
-    form, reason, tmp_path, caplog
+    form, reason, tmp_path, caplog, monkeypatch
 ):
     from emoclassic.text._native import own_path_reason
 
+    monkeypatch.setattr("emoclassic.text._models._BACKEND_LOGGED", set())
     folder = _save(tmp_path / "bert", **form)
     ref = resolve_model(folder)
     assert reason in own_path_reason(ref, module_chain(ref))

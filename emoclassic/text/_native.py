@@ -40,11 +40,14 @@ from typing import Any
 
 from ..exceptions import ConfigError
 from ._models import (
+    _LOCK,
     ChainStep,
     ModelRef,
     _folder_memo,
     _read_json,
+    _stats,
     model_config,
+    prepend_lowercase,
     transformer_settings,
 )
 
@@ -87,7 +90,8 @@ _ST_DEFAULTS: dict[str, tuple] = {
     "config_args": (None, {}),
 }
 #: weights a BertModel checkpoint may hold that the token embeddings never read
-_IGNORED_PREFIXES = ("pooler.", "cls.", "embeddings.position_ids", "embeddings.token_type_ids")
+_IGNORED_PREFIXES = ("pooler.", "cls.", "classifier.", "qa_outputs.", "embeddings.position_ids",
+                     "embeddings.token_type_ids")  # fmt: skip
 #: BertTokenizer defaults (transformers) for what tokenizer_config.json may leave out
 _SPECIAL_DEFAULTS = {
     "unk_token": "[UNK]",
@@ -163,7 +167,10 @@ def _bert_settings(ref: ModelRef) -> tuple[BertSettings | str, tuple[Path, ...]]
         return settings, paths
     if not settings.weights.is_file():
         return "no model.safetensors or pytorch_model.bin (sharded or other weights)", paths
-    index = read_weight_index(settings.weights)
+    try:
+        index = read_weight_index(settings.weights)
+    except ConfigError as exc:  # e.g. a pre-1.6 torch pickle: transformers may still read it
+        return f"weights not readable here ({exc})", paths
     prefix = "bert." if "bert.embeddings.word_embeddings.weight" in index else ""
     settings = replace(settings, prefix=prefix)
     expected = expected_weights(settings)
@@ -334,8 +341,6 @@ def load_wordpiece(ref: ModelRef) -> WordPieceTokenizer | str:
 
     Keyed on the tokenizer files' sizes and times, so a folder saved again is read again.
     """
-    from ._models import _LOCK, _stats
-
     files = tuple(ref.path / n for n in ("tokenizer.json", "tokenizer_config.json",
                                           "special_tokens_map.json", "sentence_bert_config.json"))
     key = (str(ref.path), _stats(files))
@@ -389,8 +394,6 @@ def _load_wordpiece(ref: ModelRef) -> WordPieceTokenizer | str:
     backend.no_truncation()
     backend.no_padding()
     if transformer_settings(ref).get("do_lower_case"):
-        from ._models import prepend_lowercase
-
         prepend_lowercase(backend)
     ids = {k: backend.token_to_id(_token(cfg.get(k)) or d) for k, d in _SPECIAL_DEFAULTS.items()}
     missing = [k for k in ("cls_token", "sep_token", "pad_token") if ids[k] is None]

@@ -430,10 +430,10 @@ class SentenceEmbedder(BaseExtractor):
         return limit
 
     def _encode(
-        self, windows: list[ContextWindow], ref: ModelRef
+        self, windows: list[ContextWindow], ref: ModelRef, backend: str | None = None
     ) -> tuple[list[list[int]], list[tuple[int, int]]]:
         """Token ids of each window (special tokens, truncation) and its target span."""
-        tokenizer = load_tokenizer(ref, self._backend(ref))
+        tokenizer = load_tokenizer(ref, backend or self._backend(ref))
         start_id = tokenizer.cls_token_id
         if start_id is None:
             start_id = tokenizer.bos_token_id
@@ -474,11 +474,11 @@ class SentenceEmbedder(BaseExtractor):
         """
         import torch
 
-        backend = self._backend(ref)
-        seqs, spans = self._encode(windows, ref)
+        steps = self._chain(ref)
+        backend = text_backend(ref, steps)
+        seqs, spans = self._encode(windows, ref, backend)
         tokenizer, model = load_sentence_model(ref, self.device, self.dtype, backend)
-        after = chain_modules(model if backend == SENTENCE_TRANSFORMERS else None,
-                              self._chain(ref))  # fmt: skip
+        after = chain_modules(model if backend == SENTENCE_TRANSFORMERS else None, steps)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         width = max(len(s) for s in seqs)
         input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)

@@ -4,7 +4,13 @@ Why hand-written instead of ``transformers.BertModel`` through sentence-transfor
 A cold ``emoclassic predict`` with a fused model imported sentence-transformers, which imports
 transformers' modelling utilities and with them ``torch.distributed.tensor``, ``torch._dynamo``,
 sympy and more; this module needs torch, ``safetensors`` and the ``tokenizers`` library only.
-COLD_START_NUMBERS
+Measured on the development machine (two shared cores at a load average of 11: the ratios carry
+over, the absolute figures are several times their idle values), fresh interpreters, medians of
+five: ``import torch`` 5.0 s; ``import torch, tokenizers, safetensors.torch`` (this path)
+5.1 s; ``from transformers import BertModel, AutoTokenizer`` 13.8 s; ``from
+sentence_transformers import SentenceTransformer`` 19.6 s. A cold fused ``emoclassic predict``
+(recommended-fusion, one clip, one thread), the two paths interleaved, medians of eight: 19.6 s
+through sentence-transformers, 10.0 s here (docs/benchmarks.md, "Latency for live use").
 
 What runs is BertModel's inference forward, in the same order of operations: word + token type
 (0) + absolute position embeddings, LayerNorm; per layer self-attention

@@ -314,3 +314,44 @@ def test_train_on_some_corpora_test_on_a_shifted_one():
         assert report["protocol"]["normalization"] == keys.get("normalization", "none")
     assert ua[("none",)] <= 0.6
     assert ua[("corpus",)] >= 0.85 and ua[("coral",)] >= 0.85
+
+
+def test_speakers_of_two_corpora_with_the_same_codes_keep_their_own_statistics():
+    # RAVDESS and CREMA-D both number their speakers: corpus a's "s0" is not corpus b's
+    a = corpus_rows("a", 40, speakers=2, seed=1)
+    b = corpus_rows("b", 40, speakers=2, seed=2, gain=3.0, offset=5.0)
+    for frame in (a, b):
+        frame["speaker"] = [f"s{i % 2}" for i in range(len(frame))]
+    both = pd.concat([a, b], ignore_index=True)
+    step = GroupNormalizer(by="speaker").fit(both[["speaker", "corpus", *COLS]])
+    assert sorted(step.group_stats_) == ["a:s0", "a:s1", "b:s0", "b:s1"]
+    out = step.transform(both[["speaker", "corpus", *COLS]])
+    for key in step.group_stats_:
+        corpus, speaker = key.split(":")
+        rows = ((both["corpus"] == corpus) & (both["speaker"] == speaker)).to_numpy()
+        np.testing.assert_allclose(out[rows].mean(axis=0), 0.0, atol=1e-9)
+        np.testing.assert_allclose(out[rows].std(axis=0), 1.0, atol=1e-9)
+    # without a corpus column a speaker is its code alone, as before
+    bare = GroupNormalizer(by="speaker").fit(a[["speaker", *COLS]])
+    assert sorted(bare.group_stats_) == ["s0", "s1"]
+    # a step fitted before the pairs (no ``corpus_pairs_``) keeps keying by the code alone
+    del bare.corpus_pairs_
+    np.testing.assert_allclose(bare.transform(a[["speaker", "corpus", *COLS]]),
+                               bare.transform(a[["speaker", *COLS]]))  # fmt: skip
+
+
+def test_a_speaker_normalised_spec_reads_the_corpus_column_when_there_is_one():
+    spec = load_spec(spec_dict(normalization="speaker"))
+    a = corpus_rows("a", 40, speakers=2, seed=1)
+    b = corpus_rows("b", 40, speakers=2, seed=2, gain=3.0, offset=5.0)
+    for frame in (a, b):
+        frame["speaker"] = [f"s{i % 2}" for i in range(len(frame))]
+    both = pd.concat([a, b], ignore_index=True)
+    pipe = build_pipeline(spec).fit(both, both["label"])
+    step = pipe.named_steps["features"].named_transformers_["acoustic"].named_steps["extract"]
+    assert sorted(step.group_stats_) == ["a:s0", "a:s1", "b:s0", "b:s1"]
+    # and still runs on a frame with no corpus column
+    bare = a.drop(columns=["corpus"])
+    step = (build_pipeline(spec).fit(bare, bare["label"]).named_steps["features"]
+            .named_transformers_["acoustic"].named_steps["extract"])  # fmt: skip
+    assert sorted(step.group_stats_) == ["s0", "s1"]

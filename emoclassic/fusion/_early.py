@@ -36,6 +36,24 @@ __all__ = ["make_block", "make_block_union", "wrap_extractor"]
 CORAL_COLUMN = "corpus"
 
 
+class BlockColumns(list):
+    """The manifest columns a block reads, as its ColumnTransformer selection.
+
+    A list of names, and a callable (scikit-learn resolves it on the frame ``fit`` sees) that
+    leaves out the ``optional`` names the frame lacks: a speaker-normalised block reads the
+    ``corpus`` column when there is one (a speaker is a (corpus, speaker) pair) and still
+    runs on a bare frame without it.
+    """
+
+    def __init__(self, columns: Iterable[str], optional: Iterable[str] = ()):
+        super().__init__(columns)
+        self.optional = tuple(optional)
+
+    def __call__(self, X) -> list[str]:
+        have = set(getattr(X, "columns", ()))
+        return [c for c in self if c not in self.optional or c in have]
+
+
 def block_wrappers(options: dict[str, Any], normalization: str = "none",
                    adaptation: str = "none") -> int:  # fmt: skip
     """How many adaptation steps wrap the extractor of a block (0, 1 or 2)."""
@@ -50,14 +68,19 @@ def wrap_extractor(extractor: Any, columns: list[str], normalization: str,
 
     Normalisation comes first (each speaker or corpus standardised), CORAL around it (a new
     corpus's correlations aligned to the training data's); each step adds the manifest
-    column it groups by to the columns the block reads.
+    column it groups by to the columns the block reads, and a speaker-normalised block the
+    ``corpus`` column when the frame has one (:class:`BlockColumns`).
     """
     columns = list(columns)
     if normalization != "none":
         extractor = GroupNormalizer(extractor, by=normalization)
         columns += [normalization] if normalization not in columns else []
+    if normalization not in ("none", CORAL_COLUMN) and CORAL_COLUMN not in columns:
+        # a speaker is a (corpus, speaker) pair: read the corpus column when the frame has one
+        columns = BlockColumns([*columns, CORAL_COLUMN], optional=[CORAL_COLUMN])
     if adaptation == "coral":
         extractor = CORAL(extractor, by=CORAL_COLUMN)
+        columns = list(columns)  # CORAL needs the corpus column: no longer optional
         columns += [CORAL_COLUMN] if CORAL_COLUMN not in columns else []
     return extractor, columns
 

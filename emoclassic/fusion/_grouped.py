@@ -9,6 +9,10 @@ transformer on the same frame and adapts the result. No step reads labels.
 
 Which statistics a row gets, in every step:
 
+- a group is a value of the step's column (``by``) *within a corpus*: when the frame has a
+  ``corpus`` column, a speaker's id is the pair ``corpus:speaker``, so two corpora that both
+  number their speakers ``01, 02, ...`` never share statistics (as in the CV folds); a row
+  without a corpus keeps its bare id;
 - a group seen in ``fit`` keeps its training statistics;
 - a group not seen in ``fit`` uses the statistics of *its rows in the batch being
   transformed* (a saved model adapts to a new speaker or corpus when their files are predicted
@@ -48,6 +52,7 @@ __all__ = [
     "AdaptationWarning",
     "DEFAULT_MIN_ROWS",
     "UNNAMED",
+    "corpus_pairs",
     "default_min_rows",
     "group_keys",
     "said_once",
@@ -57,6 +62,8 @@ __all__ = [
 #: any other column: :data:`OTHER_MIN_ROWS`.
 DEFAULT_MIN_ROWS = {"speaker": 2, "corpus": 10}
 OTHER_MIN_ROWS = 10
+#: the column naming each row's corpus: groups of any other column are (corpus, value) pairs
+CORPUS_COLUMN = "corpus"
 
 
 class AdaptationWarning(UserWarning):
@@ -123,6 +130,17 @@ def group_keys(values: pd.Series) -> np.ndarray:
     return out
 
 
+def corpus_pairs(corpora: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Group ids as ``corpus:key`` pairs: two corpora that both number their speakers
+    ``01, 02, ...`` hold different people (the rule of the CV folds, ``evaluation._splits``).
+    A row without a corpus keeps its bare key; a row without a key stays missing."""
+    out = keys.copy()
+    for i, (c, k) in enumerate(zip(corpora.tolist(), keys.tolist(), strict=True)):
+        if c is not None and isinstance(k, str):
+            out[i] = f"{c}:{k}"
+    return out
+
+
 def _rows_of(keys: np.ndarray, key: Any) -> np.ndarray:
     if key is None or key is UNNAMED:
         return np.array([k is key for k in keys], dtype=bool)
@@ -172,7 +190,11 @@ class _GroupStep(TransformerMixin, BaseEstimator):
         column = self._group_column
         if column not in X.columns:
             return np.full(n, None, dtype=object)
-        return group_keys(X[column])
+        keys = group_keys(X[column])
+        # a step fitted before groups were (corpus, value) pairs has no ``corpus_pairs_``
+        if getattr(self, "corpus_pairs_", False) and CORPUS_COLUMN in X.columns:
+            keys = corpus_pairs(group_keys(X[CORPUS_COLUMN]), keys)
+        return keys
 
     def _features(self, X, *, fit: bool, y=None) -> np.ndarray:
         finite = "allow-nan" if self._allow_nan else True
@@ -203,6 +225,7 @@ class _GroupStep(TransformerMixin, BaseEstimator):
 
     def _fit(self, X) -> tuple[np.ndarray, np.ndarray]:
         self._check_params()
+        self.corpus_pairs_ = self._group_column != CORPUS_COLUMN
         F = self._features(X, fit=True)
         keys = self._keys(X, len(F))
         self._fit_groups(F, keys)

@@ -65,12 +65,14 @@ ANCHOR = {
 SYSTEMS = {
     "anchor": ANCHOR,
     "recommended-audio": "recommended-audio",
+    "recommended-audio-speaker-norm": "recommended-audio-speaker-norm",
     "recommended-cross-corpus": "recommended-cross-corpus",
 }
 #: the label of each system in the table
 SYSTEM_LABELS = {
     "anchor": "openSMILE ComParE_2016 + linear SVM (anchor)",
     "recommended-audio": "`recommended-audio` blocks and classifiers",
+    "recommended-audio-speaker-norm": "`recommended-audio-speaker-norm`'s block and classifier",
     "recommended-cross-corpus": "**`recommended-cross-corpus`** (as shipped)",
 }
 #: adaptation option -> the spec keys it sets

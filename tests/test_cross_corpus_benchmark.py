@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import warnings
 from pathlib import Path
 
@@ -16,6 +17,17 @@ from emoclassic.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "quality" / "cross_corpus.py"
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_before():
+    """The script's ``main`` configures logging for a terminal (root handler, the package's
+    loggers quieted); later tests read the package's warnings with caplog."""
+    root, package = logging.getLogger(), logging.getLogger("emoclassic")
+    handlers, level = list(root.handlers), package.level
+    yield
+    root.handlers[:] = handlers
+    package.setLevel(level)
 
 
 @pytest.fixture(scope="module")

@@ -101,6 +101,10 @@ class PredictionResult:
     ood: dict | None = None
     abstain_below: float | None = None
     outcomes: list[tuple[dict | None, list[Failure]]] = field(default_factory=list, repr=False)
+    #: the precomputed feature tables of the rows, kept only when asked (``keep_tables``):
+    #: :func:`emoclassic.active.suggest` places the pool in the model's feature space from
+    #: them instead of extracting again; not part of the JSON
+    tables: Any = field(default=None, repr=False)
 
     @property
     def out_of_distribution(self) -> list[str]:
@@ -544,11 +548,15 @@ def _predict(
     low_confidence: float = LOW_CONFIDENCE,
     abstain_below: float | None = None,
     complete: bool = True,
+    tables: Any = None,
+    keep_tables: bool = False,
 ) -> PredictionResult:
     """:func:`predict_manifest` with the model inspected once (options already checked).
 
     ``complete=False``: ``manifest`` already has every schema column (built by
     :func:`emoclassic.data.files_to_manifest` or the Recognizer), so it is not copied again.
+    ``tables``: feature tables already holding every row (precompute skips their blocks);
+    ``keep_tables``: the result keeps the tables (``result.tables``).
     """
     window, hop, smooth = check_windows(window, hop, smooth)
     estimator, labels, classes = model.estimator, model.labels, model.classes
@@ -573,7 +581,8 @@ def _predict(
     runtime = {k: v for k, v in (("cache", cache), ("n_jobs", n_jobs), ("progress", progress))
                if v is not None}
     with config_context(**runtime):
-        pre = precompute(estimator, X, extractors=model.extractors)  # failures per row, block
+        pre = precompute(estimator, X, extractors=model.extractors,  # failures per row, block
+                         tables=tables)
     errors: dict[int, Failure] = {}
     if pre.failures:
         failed = {f.id: f for f in pre.failures}
@@ -591,6 +600,7 @@ def _predict(
                 attention = _attention_rows(estimator, X, errors)
     ood, threshold = _ood_scores(model, pre.tables, X, good_rows)
     result.ood = model.ood_summary if threshold is not None else None
+    result.tables = pre.tables if keep_tables else None
 
     ids = [str(i) for i in frame["id"].tolist()]
     paths = [None if _missing(p) else str(p) for p in frame["path"].tolist()]

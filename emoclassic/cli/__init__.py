@@ -21,6 +21,7 @@ from __future__ import annotations
 from . import _demo, _pipelines, _features, _cv, _fit, _score, _predict, _info  # noqa: F401
 from . import _stream  # noqa: F401
 from . import _serve  # noqa: F401
+from . import _suggest  # noqa: F401
 # isort: on
 
 from ._app import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, app, main

@@ -246,6 +246,19 @@ def test_suggest_on_a_real_model_uses_its_training_feature_space(env):
     prepared = PreparedModel.of(estimator, info)
     Z, how = pool_space(prepared, pre.tables, env.pool["id"].tolist())
     assert Z.shape[0] == len(env.pool) and "training PCA" in how
+    # a model saved without a detector: the pool's own principal components
+    del estimator.emoclassic_ood_
+    Z, how = pool_space(PreparedModel.of(estimator, info), pre.tables, env.pool["id"].tolist())
+    assert Z.shape == (len(env.pool), 16) and how == "audio: the pool's PCA (16)"
+    np.testing.assert_allclose(np.mean(np.sum(Z ** 2, axis=1)), 1.0)
+
+
+def test_windowed_items_take_the_mean_of_their_windows():
+    from emoclassic.active._space import _row_index
+
+    index = {"a": 0, "b#w0": 1, "b#w1": 2, "c#w": 3}
+    assert _row_index(index, ["a", "b"]) == [[0], [1, 2]]
+    assert _row_index(index, ["c"]) is None
 
 
 def test_picks_file_is_a_prediction_manifest_without_labels(env, tmp_path):
@@ -319,7 +332,7 @@ def test_cli_picks_feed_predict(env, tmp_path):
     assert [p["id"] for p in doc["predictions"]] == pd.read_csv(out)["id"].tolist()
 
 
-def test_cli_suggest_takes_a_corpus_and_files(env, tmp_path):
+def test_cli_suggest_takes_files_and_folders(env, tmp_path):
     folder = Path(env.pool["path"].iloc[0]).parent
     res = run("suggest", "--model", env.model, folder, "--n", 2, "--out", tmp_path / "p.csv",
               "--cache", env.cache, "-q")

@@ -11,10 +11,11 @@ Strategies (each returns pool positions in the order to annotate):
 - ``random``: a seeded shuffle, the baseline every strategy must beat;
 - ``diverse``: uncertainty with a spread. A batch of the 50 smallest margins tends to be 50
   near-copies (one speaker, one confusion); ``diverse`` takes the ``candidates x n`` smallest
-  margins and picks ``n`` of them by k-means++ seeding (Arthur and Vassilvitskii, 2007): the
-  most uncertain first, then each next one drawn with probability proportional to its squared
-  distance to the nearest item already picked, so a batch covers the uncertain region
-  instead of one corner of it.
+  margins, groups them into ``n`` clusters by k-means weighted by uncertainty (k-means++
+  seeding, Arthur and Vassilvitskii 2007) and takes from each cluster the item nearest its
+  centre (Zhdanov 2019, "Diverse mini-batch active learning"): every pick is uncertain, no
+  two come from one corner, and each stands for a group of similar items rather than being
+  the oddest one. Picks are listed most uncertain first.
 
 Ties keep the pool's order (stable sorts), so a ranking is reproducible; ``random`` and
 ``diverse`` are reproducible for one ``seed``.
@@ -31,6 +32,7 @@ __all__ = ["STRATEGIES", "check_request", "entropy", "margin", "rank", "top_two"
 #: the strategies :func:`rank` knows, in the order the docs list them
 STRATEGIES = ("margin", "entropy", "random", "diverse")
 #: ``diverse`` draws its picks from the ``candidates x n`` most uncertain items by default
+#: (Zhdanov's beta: 10 in the paper; 5 keeps the picks closer to the boundary)
 DIVERSE_CANDIDATES = 5
 
 
@@ -79,22 +81,29 @@ def entropy(proba: np.ndarray) -> np.ndarray:
     return -terms.sum(axis=1)
 
 
-def _kmeanspp(Z: np.ndarray, n: int, rng: np.random.Generator) -> list[int]:
-    """k-means++ seeding of ``n`` rows of ``Z`` (rows in uncertainty order; row 0 first)."""
-    picks = [0]
-    d2 = np.sum((Z - Z[0]) ** 2, axis=1)
-    d2[0] = 0.0
-    while len(picks) < min(n, len(Z)):
-        total = float(d2.sum())
-        if total > 0 and np.isfinite(total):
-            j = int(rng.choice(len(Z), p=d2 / total))
-        else:  # every candidate left sits on a pick: take the most uncertain one left
-            taken = set(picks)
-            j = next(k for k in range(len(Z)) if k not in taken)
-        picks.append(j)
-        d2 = np.minimum(d2, np.sum((Z - Z[j]) ** 2, axis=1))
-        d2[picks] = 0.0
-    return picks
+def _spread(Z: np.ndarray, weight: np.ndarray, n: int, seed: int | None) -> list[int]:
+    """``n`` rows of ``Z``, one per cluster of an uncertainty-weighted k-means: each cluster's
+    row nearest its centre (distinct rows; fewer clusters when ``Z`` has fewer distinct rows)."""
+    import warnings
+
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
+    distinct = len(np.unique(Z, axis=0))
+    k = min(n, distinct)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # duplicate points: fewer clusters
+        km = KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed)
+        labels = km.fit_predict(Z, sample_weight=weight)
+    d2 = np.sum((Z - km.cluster_centers_[labels]) ** 2, axis=1)
+    picks: list[int] = []
+    for c in range(k):
+        members = np.flatnonzero(labels == c)
+        if len(members):
+            picks.append(int(members[np.argmin(d2[members])]))
+    taken = set(picks)  # an empty cluster or duplicates: fill with the most uncertain left
+    picks += [j for j in range(len(Z)) if j not in taken][: n - len(picks)]
+    return sorted(picks)  # rows are in uncertainty order: most uncertain first
 
 
 def rank(
@@ -140,4 +149,6 @@ def rank(
         raise ConfigError(f"candidates={candidates!r}: give a whole number of at least 1")
     pool = order[: min(size, int(candidates) * n)]
     Z = np.nan_to_num(Z[pool], nan=0.0, posinf=0.0, neginf=0.0)
-    return pool[_kmeanspp(Z, n, rng)]
+    weight = 1.0 - margin(p[pool]) + 1e-6  # more uncertain, more pull on the centres
+    seed = int(rng.integers(2**31 - 1))
+    return pool[_spread(Z, weight, n, seed)]

@@ -103,8 +103,8 @@ def suggest(
     ``manifest``: the pool (a DataFrame or a manifest file; no ``label`` column needed, and
     labels present are ignored). ``strategy``: ``margin`` (smallest top-1 minus top-2
     probability first), ``entropy`` (largest first), ``random`` (seeded) or ``diverse``
-    (k-means++ seeding over the ``candidates * n`` smallest margins in the model's feature
-    space; seeded). ``cache``, ``n_jobs``, ``progress``, ``extra``: as for
+    (the ``candidates * n`` smallest margins grouped into ``n`` clusters in the model's
+    feature space, the item nearest each centre; seeded). ``cache``, ``n_jobs``, ``progress``, ``extra``: as for
     :func:`emoclassic.prediction.predict_manifest`. ``tables``: feature tables already holding
     every pool row (e.g. from :func:`emoclassic.features.precompute` over a larger set, as a
     simulation reuses them); their blocks are not computed again.

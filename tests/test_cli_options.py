@@ -21,7 +21,8 @@ def _options(command) -> dict[str, object]:
 def test_shared_options_are_alike_on_every_command():
     commands = typer.main.get_command(app).commands
     with_data = [c for c in commands.values() if "--manifest" in _options(c)]
-    assert sorted(c.name for c in with_data) == ["cv", "features", "fit", "predict", "score"]
+    assert sorted(c.name for c in with_data) == ["cv", "features", "fit", "predict", "score",
+                                                 "suggest"]
     for name in ("--quiet", "--debug", *DATA_OPTIONS, "--jobs", "--format", "--progress"):
         found = [_options(c)[name] for c in commands.values() if name in _options(c)]
         assert len({(tuple(p.opts), p.help, p.metavar, repr(p.default)) for p in found}) == 1

@@ -118,11 +118,10 @@ def pool_space(
     for modality, blocks in _modality_blocks(model).items():
         mats = [_block_rows(tables, key, ids) for _, key in blocks]
         det = None if ood is None else ood.detectors.get(modality)
-        stored = [k for _, k in (ood.blocks.get(modality, []) if ood is not None else [])]
-        if det is not None and len(stored) <= len(mats) and all(
-                m is not None for m in mats[: len(stored)]):  # fmt: skip
-            X = np.hstack(mats[: len(stored)]) if stored else None
-            if X is not None and X.shape[1] == det.n_features_in_:
+        judged = mats[: len(ood.blocks.get(modality, []))] if det is not None else []
+        if judged and all(m is not None for m in judged):  # the detector's blocks come first
+            X = np.hstack(judged)
+            if X.shape[1] == det.n_features_in_:
                 Z = det.pca_.transform(det.scaler_.transform(X))
                 parts.append(Z)
                 how.append(f"{modality}: the model's training PCA ({Z.shape[1]})")

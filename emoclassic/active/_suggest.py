@@ -104,10 +104,11 @@ def suggest(
     labels present are ignored). ``strategy``: ``margin`` (smallest top-1 minus top-2
     probability first), ``entropy`` (largest first), ``random`` (seeded) or ``diverse``
     (the ``candidates * n`` smallest margins grouped into ``n`` clusters in the model's
-    feature space, the item nearest each centre; seeded). ``cache``, ``n_jobs``, ``progress``, ``extra``: as for
-    :func:`emoclassic.prediction.predict_manifest`. ``tables``: feature tables already holding
-    every pool row (e.g. from :func:`emoclassic.features.precompute` over a larger set, as a
-    simulation reuses them); their blocks are not computed again.
+    feature space, the item nearest each centre; seeded). ``cache``, ``n_jobs``,
+    ``progress``, ``extra``: as for :func:`emoclassic.prediction.predict_manifest`.
+    ``tables``: feature tables already holding every pool row (e.g. from
+    :func:`emoclassic.features.precompute` over a larger set, as a simulation reuses them);
+    their blocks are not computed again.
 
     Returns one row per pick, in order: :data:`PICK_COLUMNS` (``score`` is the entropy for
     ``entropy``, else the margin; ``predicted_label``/``second_label`` are the model's two best

@@ -253,6 +253,16 @@ def test_suggest_on_a_real_model_uses_its_training_feature_space(env):
     np.testing.assert_allclose(np.mean(np.sum(Z ** 2, axis=1)), 1.0)
 
 
+def test_suggest_takes_a_recognizer_as_the_model(env):
+    from emoclassic import Recognizer
+
+    rec = Recognizer.load(env.model)
+    a = suggest(rec, env.pool, n=5, cache=env.cache)
+    b = suggest(env.model, env.pool, n=5, cache=env.cache)
+    assert a["id"].tolist() == b["id"].tolist()
+    assert a.attrs["model"] == "tiny_active"
+
+
 def test_windowed_items_take_the_mean_of_their_windows():
     from emoclassic.active._space import _row_index
 

@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # the names below, for type checkers and editors
     )
     from ._audio2spectrogram import Audio2Spectrogram
     from ._base import AudioExtractor, audio_items
+    from ._encodings import BagOfAudioWords, FisherVectors
+    from ._frame_llds import FrameDescriptors
     from ._frames import FRAME_HEADER, LogMelFrames, split_frames
     from ._functionals import FUNCTIONALS, functionals
     from ._io import AudioInfo, audio_info, iter_windows, load_audio, load_windows, trim_silence
@@ -58,6 +60,9 @@ _LAZY = {
     "Audio2Spectrogram": "_audio2spectrogram",
     "AudioExtractor": "_base",
     "audio_items": "_base",
+    "BagOfAudioWords": "_encodings",
+    "FisherVectors": "_encodings",
+    "FrameDescriptors": "_frame_llds",
     "FRAME_HEADER": "_frames",
     "LogMelFrames": "_frames",
     "split_frames": "_frames",
@@ -95,6 +100,9 @@ _LAZY = {
 
 __all__ = [
     "AudioExtractor",
+    "BagOfAudioWords",
+    "FisherVectors",
+    "FrameDescriptors",
     "AudioInfo",
     "Audio2Spectrogram",
     "FRAME_HEADER",

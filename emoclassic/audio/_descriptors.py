@@ -516,6 +516,88 @@ SHARED_SEGMENTS = 32
 SHARED_BYTES = 64 * 2**20
 
 
+def _analysed(y: np.ndarray, plan: _Plan, *, trim: bool, trim_db: float,
+              normalize: str | None, share: Hashable | None):
+    """A segment prepared (band-limited, trimmed, level-normalised) and its spectral
+    descriptors per frame: ``(how, y, pad, frames, llds)``, what :func:`_features_of` and
+    :func:`frame_llds` share (``how``: the analysis settings, part of every shared name)."""
+    # everything the shared results depend on besides the source: part of their names
+    how = (plan.sr, plan.n_fft, plan.hop, plan.win, plan.top, plan.f0_min, plan.f0_max,
+           bool(trim), float(trim_db), normalize)
+
+    def prepared():
+        z = _band_limited(np.asarray(y, dtype=np.float32), plan, full=trim)
+        if trim:
+            z = trim_silence(z, plan.sr, top_db=trim_db)
+        z = _normalize(z, normalize, "waveform")
+        if share is not None and np.may_share_memory(z, y):
+            z = z.copy()  # the slot freezes what it holds: never the caller's array
+        return z, _centre_padded(z, plan.n_fft)  # as frame_signal(center=True) pads
+
+    z, pad = _Shared.get(share, ("prepared", how), prepared)
+    frames_all = frame_signal(pad, frame_length=plan.n_fft, hop_length=plan.hop, center=False)
+    T = frames_all.shape[0]
+    powers = _Shared.get(share, ("power", how), lambda: [
+        _power(frames_all[s : s + _BLOCK], plan) for s in range(0, T, _BLOCK)])
+    acc: dict[str, list[np.ndarray]] = {}
+    prev = None
+    for P in powers:
+        block, prev = _block_llds(P, plan, prev)
+        for k, v in block.items():
+            acc.setdefault(k, []).append(v)
+    llds = {k: (v[0] if len(v) == 1 else np.concatenate(v, axis=-1)) for k, v in acc.items()}
+    return how, z, pad, frames_all, llds
+
+
+#: the frame-level descriptor groups of :func:`frame_llds` and their rows' names
+FRAME_GROUP_ROWS = {
+    "energy": ("rms_db", "loudness", "zcr"),
+    "pitch": ("f0_st", "voicing"),
+}
+
+
+def frame_llds(y: np.ndarray, plan: _Plan, groups: tuple[str, ...], *, deltas: int,
+               trim: bool = True, trim_db: float = 60.0, normalize: str | None = "peak",
+               share: Hashable | None = None) -> np.ndarray:
+    """The low-level descriptors of one segment per frame, ``(rows, T)`` float32: the
+    sequence the pooled functionals summarise, for encoders of frame sequences
+    (:class:`~emoclassic.audio.FrameDescriptors`).
+
+    The segment is prepared exactly as for the pooled vector (band limit, trimming, level
+    normalisation), so the frames inherit its recording invariance. ``groups`` in order, from
+    ``mfcc``, ``logmel``, ``rasta``, ``spectral``, ``energy`` (RMS level in dB, loudness,
+    zero-crossing rate) and ``pitch`` (F0 in semitones re 27.5 Hz on voiced frames, 0 on
+    unvoiced ones, and the periodicity 1 - YIN's aperiodicity); then ``deltas`` orders of
+    deltas of every row. ``plan.groups`` must hold the spectral groups asked for.
+    """
+    how, y, pad, frames_all, llds = _analysed(y, plan, trim=trim, trim_db=trim_db,
+                                              normalize=normalize, share=share)
+    T = frames_all.shape[0]
+    rms_db = None
+    if "energy" in groups or "pitch" in groups:
+        rms_db, zcr = _Shared.get(share, ("energy", how), lambda: _energy_zcr(pad, plan, T, True)) \
+            if share is not None else _energy_zcr(pad, plan, T, True)
+    rows: list[np.ndarray] = []
+    for g in groups:
+        if g == "rasta":
+            rows.append(_rasta(llds["logmel"]))
+        elif g == "energy":
+            rows.append(np.stack([rms_db, llds["loudness"], zcr]))
+        elif g == "pitch":
+            f0, ap = _Shared.get(share, ("pitch", how), lambda: _pitch_track(y, plan, T))
+            voiced = _voiced_mask(f0, ap, rms_db, plan)
+            st = np.zeros(T, dtype=np.float32)
+            st[voiced] = 12.0 * np.log2(f0[voiced] / 27.5)
+            rows.append(np.stack([st, np.clip(1.0 - ap, 0.0, 1.0)]))
+        else:
+            rows.append(llds[g])
+    M = np.concatenate(rows, axis=0).astype(np.float32)
+    out = [M]
+    for _ in range(int(deltas)):
+        out.append(delta(out[-1], width=5))
+    return np.concatenate(out, axis=0).astype(np.float32, copy=False)
+
+
 def _features_of(y: np.ndarray, plan: _Plan, *, trim: bool = False, trim_db: float = 60.0,
                  normalize: str | None = None, share: Hashable | None = None) -> np.ndarray:
     """The preset's feature vector of one mono float32 segment.
@@ -530,31 +612,9 @@ def _features_of(y: np.ndarray, plan: _Plan, *, trim: bool = False, trim_db: flo
     ``share``: the key of the segment's source, when another block may analyse the same
     segment next (:class:`_Shared`); None computes everything here.
     """
-    # everything the shared results depend on besides the source: part of their names
-    how = (plan.sr, plan.n_fft, plan.hop, plan.win, plan.top, plan.f0_min, plan.f0_max,
-           bool(trim), float(trim_db), normalize)
-
-    def prepared():
-        z = _band_limited(np.asarray(y, dtype=np.float32), plan, full=trim)
-        if trim:
-            z = trim_silence(z, plan.sr, top_db=trim_db)
-        z = _normalize(z, normalize, "waveform")
-        if share is not None and np.may_share_memory(z, y):
-            z = z.copy()  # the slot freezes what it holds: never the caller's array
-        return z, _centre_padded(z, plan.n_fft)  # as frame_signal(center=True) pads
-
-    y, pad = _Shared.get(share, ("prepared", how), prepared)
-    frames_all = frame_signal(pad, frame_length=plan.n_fft, hop_length=plan.hop, center=False)
+    how, y, pad, frames_all, llds = _analysed(y, plan, trim=trim, trim_db=trim_db,
+                                              normalize=normalize, share=share)
     T = frames_all.shape[0]
-    powers = _Shared.get(share, ("power", how), lambda: [
-        _power(frames_all[s : s + _BLOCK], plan) for s in range(0, T, _BLOCK)])
-    acc: dict[str, list[np.ndarray]] = {}
-    prev = None
-    for P in powers:
-        block, prev = _block_llds(P, plan, prev)
-        for k, v in block.items():
-            acc.setdefault(k, []).append(v)
-    llds = {k: (v[0] if len(v) == 1 else np.concatenate(v, axis=-1)) for k, v in acc.items()}
     has_pitch = bool(plan.preset.pitch or plan.preset.hnr)
     split_vuv = bool(plan.preset.voiced or plan.preset.unvoiced or plan.preset.vq
                      or plan.preset.perturbation)

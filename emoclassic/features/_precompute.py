@@ -68,9 +68,11 @@ def _row_paths(manifest: pd.DataFrame) -> dict[str, str | None]:
 def _block_of(key: str) -> str:
     """The block name in a pipeline parameter path (``...__audio__extract`` → ``audio``)."""
     parts = key.split("__")
-    while len(parts) > 1 and parts[-1] == "transformer":  # inside adaptation steps
-        parts = parts[:-1]
-    return parts[-2] if len(parts) >= 2 and parts[-1] == "extract" else key
+    if parts[-1] != "extract" and parts[-1] != "transformer":
+        return key
+    while len(parts) > 1 and parts[-1] in ("extract", "transformer"):
+        parts = parts[:-1]  # ...__B__extract(__transformer...)(__extract): adapted, encoded
+    return parts[-1]
 
 
 def block_extractors(estimator: Any) -> list[tuple[str, BaseExtractor]]:

@@ -82,6 +82,9 @@ register_block_type("tfidf", "emoclassic.text:TfidfText", modality="text",
                     columns=TEXT_COLUMNS, scale=False)  # fmt: skip
 register_block_type("frames", "emoclassic.audio._frames:LogMelFrames", modality="audio",
                     columns=AUDIO_COLUMNS, scale=False)  # fmt: skip
+# frame-level pooled descriptors (MFCC, energy, pitch ...): for encodings (`encode`), or LSTMs
+register_block_type("frame_llds", "emoclassic.audio._frame_llds:FrameDescriptors",
+                    modality="audio", columns=AUDIO_COLUMNS, scale=False)  # fmt: skip
 register_block_type("extra", "emoclassic.fusion._extra:ExtraFeatures", modality="extra",
                     columns=("id",))  # fmt: skip
 

@@ -321,6 +321,8 @@ def _translate_block(lay: _Layout, g: GridKey, value, out, set_ct_weights) -> No
         else:
             check_block_option(key, lay.blocks[block].type, opt)
             ext = "extract" + "__transformer" * lay.wrapped[block]
+            if lay.wrapped[block] and "encode" in lay.blocks[block].options:
+                ext += "__extract"  # the wrappers hold Pipeline[extract, encode]
             out[f"{prefix}__{ext}__{opt}"] = value
 
 

@@ -4,6 +4,8 @@ Each block is a small Pipeline over the manifest columns it reads::
 
     extract (the extractor; wrapped in GroupNormalizer(extractor, by=speaker|corpus) when
              normalised, and that in CORAL(..., by=corpus) when adapted)
+    → encode (a frame encoding fitted in-fold, with ``encode``; when normalised or adapted the
+      wrappers hold Pipeline[extract, encode], so the encodings are what they standardise)
     → scale (StandardScaler; with_mean=False on sparse TF-IDF)
     → select (SelectKBest, optional) → pca (PCA, optional)
 
@@ -28,6 +30,7 @@ from ..exceptions import ConfigError
 from ..spec._types import block_adaptation, block_normalization, pca_components, valid_value
 from ._blocks import block_columns, block_scales, make_extractor
 from ._coral import CORAL
+from ._encode import make_encoder
 from ._group_norm import GroupNormalizer
 
 __all__ = ["make_block", "make_block_union", "wrap_extractor"]
@@ -106,14 +109,19 @@ def make_block(
     needed = set(steps_needed)
     extractor = make_extractor(type_name, options, cache=cache, n_jobs=n_jobs, base_dir=base_dir,
                                block=name)
+    encoder = make_encoder(name, options["encode"]) if "encode" in options else None
+    normalization = block_normalization(options, normalization)
+    adaptation = block_adaptation(options, adaptation)
+    if encoder is not None and (normalization != "none" or adaptation != "none"):
+        extractor = Pipeline([("extract", extractor), ("encode", encoder)])  # encodings adapted
+        encoder = None
     extractor, columns = wrap_extractor(
-        extractor,
-        block_columns(type_name, options),
-        block_normalization(options, normalization),
-        block_adaptation(options, adaptation),
+        extractor, block_columns(type_name, options), normalization, adaptation
     )
     steps: list[tuple[str, Any]] = [("extract", extractor)]
-    scale = options.get("scale", block_scales(type_name))
+    if encoder is not None:
+        steps.append(("encode", encoder))
+    scale = options.get("scale", True if "encode" in options else block_scales(type_name))
     if not valid_value("scale", scale):
         raise ConfigError(f"block {name!r}: scale={scale!r} must be true or false")
     if scale:

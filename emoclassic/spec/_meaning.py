@@ -45,6 +45,10 @@ def check_block(name: str, table: dict[str, Any]) -> None:
             f"unknown feature type {type_name!r} in {where}; valid: "
             f"{', '.join(sorted(BLOCK_TYPES))}"
         )
+    if "encode" in table:  # the encoding's name and options (building it checks them)
+        from ..fusion._encode import make_encoder
+
+        make_encoder(name, table["encode"])
     accepted = block_options(type_name)
     if accepted is None:
         return

@@ -42,7 +42,7 @@ __all__ = [
 
 #: block options that configure the block's steps, not its extractor
 STEP_OPTIONS = frozenset({"scale", "pca", "select_k", "weight", "speaker_normalization",
-                          "normalization", "adaptation"})
+                          "normalization", "adaptation", "encode"})
 #: ``normalization``: standardise each speaker's or each corpus's features with its own
 #: statistics (``speaker_normalization = true`` is the old spelling of "speaker")
 NORMALIZATIONS = ("none", "speaker", "corpus")
@@ -264,15 +264,19 @@ class BlockSpec(_ReadView):
             except ConfigError as exc:
                 raise ConfigError(f"{where}: {exc}") from None
         check_value("select_k", options.get("select_k", "all"), name=f"{where}.select_k")
-        if type_name == "frames":
+        if "encode" in options and type_name not in ("frames", "frame_llds"):
+            raise ConfigError(f"{where}: encode reads frame sequences; use it in a 'frames' or "
+                              f"'frame_llds' block, not {type_name!r}")
+        if type_name in ("frames", "frame_llds") and "encode" not in options:
             fixed = [k for k in ("pca", "select_k", "weight") if k in options]
             fixed += [k for k in ("scale", "speaker_normalization") if options.get(k)]
             fixed += [k for k in ("normalization", "adaptation")
                       if options.get(k, "none") != "none"]  # fmt: skip
             if fixed:
                 raise ConfigError(
-                    f"{where}: a frames block keeps its row layout (length, dim, max_frames, "
-                    "frames) for the sequence model, which normalises frames itself; drop "
+                    f"{where}: a {type_name} block without encode keeps its row layout (length, "
+                    "dim, max_frames, frames) for the sequence model, which normalises frames "
+                    "itself; drop "
                     f"{', '.join(fixed)}"
                 )
             # never normalised or adapted, even in a spec that does so

@@ -32,6 +32,20 @@ __all__ = ["BagOfAudioWords", "FisherVectors"]
 
 #: frames per batch when computing distances or posteriors (bounds memory: 16k x 256 x 8 B)
 _BATCH = 16384
+_CONTROLLER = None
+
+
+def _one_thread():
+    """Context running BLAS and OpenMP (k-means, EM) on one thread. The encoders are fitted
+    many times inside a CV, whose jobs are the parallelism; idle threads spinning beside the
+    main one made ``MiniBatchKMeans`` 3-8x slower on a loaded 2-core machine (50 000 frames
+    x 256 words: 9.5 against 2.7 s)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1)
 
 
 def _positive_int(owner: str, name: str, value, minimum: int = 1) -> int:
@@ -164,6 +178,10 @@ class BagOfAudioWords(_FrameEncoder):
 
     def fit(self, X, y=None):
         """Learn the frame standardisation, the codebook and (``tfidf``) the word weights."""
+        with _one_thread():
+            return self._fit(X)
+
+    def _fit(self, X):
         F, _ = self._fit_frames(X)
         k = int(self.n_words)
         if F.shape[0] < k:
@@ -229,7 +247,8 @@ class BagOfAudioWords(_FrameEncoder):
         """One weighted histogram per row (see ``weighting``)."""
         check_is_fitted(self, "codebook_")
         F, lengths = self._frames_of(X)
-        H = self._counts(F, lengths)
+        with _one_thread():
+            H = self._counts(F, lengths)
         if self.weighting == "count":
             return H
         if self.weighting == "log":
@@ -305,6 +324,10 @@ class FisherVectors(_FrameEncoder):
 
     def fit(self, X, y=None):
         """Learn the frame standardisation and the diagonal mixture."""
+        with _one_thread():
+            return self._fit(X)
+
+    def _fit(self, X):
         from sklearn.mixture import GaussianMixture
 
         F, _ = self._fit_frames(X)
@@ -316,6 +339,7 @@ class FisherVectors(_FrameEncoder):
                               reg_covar=float(self.reg_covar), init_params="k-means++",
                               random_state=self.random_state)  # fmt: skip
         self.gmm_ = gmm.fit(F)
+        self.n_iter_ = int(self.gmm_.n_iter_)
         return self
 
     def _posteriors(self, F: np.ndarray) -> np.ndarray:
@@ -328,6 +352,10 @@ class FisherVectors(_FrameEncoder):
         """One Fisher vector per row (see the class docs)."""
         check_is_fitted(self, "gmm_")
         F, lengths = self._frames_of(X)
+        with _one_thread():
+            return self._encode(F, lengths)
+
+    def _encode(self, F: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         G = self._posteriors(F)
         w, m = self.gmm_.weights_, self.gmm_.means_
         s = np.sqrt(self.gmm_.covariances_)

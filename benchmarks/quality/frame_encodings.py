@@ -156,46 +156,52 @@ def _encoder(spec):
 
 
 def quick(manifest, T: dict, encodings: dict, protocols=("ind", "sn"), *,
-          one_c: bool = False) -> list[dict]:
+          one_c: bool = False, probs: str | None = None) -> list[dict]:
     """Out-of-speaker probabilities of every branch, then the rows (see the module docs).
-    ``one_c``: the middle of each C grid, no inner folds (the smoke run)."""
+    ``one_c``: the middle of each C grid, no inner folds (the smoke run); ``probs``: an
+    ``.npz`` for every branch's out-of-speaker probabilities (other fusions, afterwards)."""
     from sklearn.metrics import balanced_accuracy_score
 
     y = manifest["label"].astype(str).to_numpy()
     spk = manifest["speaker"].astype(str).to_numpy()
     classes = sorted(set(y))
     rows = []
-    for proto in protocols:
-        t0 = time.perf_counter()
-        pooled = [b for b in ("cmp", "vuv", "vq") if b in T]
-        P = {b: np.zeros((len(y), len(classes))) for b in (*pooled, *encodings)}
-        picked: dict[str, list] = {b: [] for b in P}
-        for test in sorted(set(spk)):
-            te, tr = spk == test, spk != test
-            for b in P:
-                if b in pooled:
-                    X = _speaker_norm(T[b], spk) if proto == "sn" else T[b]
-                    grid = C_GRID[proto][b]
-                else:
-                    enc = _encoder(encodings[b]).fit(T[encodings[b][0]][tr])
-                    X = enc.transform(T[encodings[b][0]])
-                    X = _speaker_norm(X, spk) if proto == "sn" else X
-                    grid = C_GRID[proto]["enc"]
+    pooled = [b for b in ("cmp", "vuv", "vq") if b in T]
+    names = (*pooled, *encodings)
+    P = {(p, b): np.zeros((len(y), len(classes))) for p in protocols for b in names}
+    picked: dict[tuple, list] = {k: [] for k in P}
+    normed = {b: _speaker_norm(T[b], spk) for b in pooled} if "sn" in protocols else {}
+    t0 = time.perf_counter()
+    for test in sorted(set(spk)):
+        te, tr = spk == test, spk != test
+        feats = {b: {"ind": T[b], "sn": normed.get(b)} for b in pooled}
+        for e, enc_spec in encodings.items():  # fitted once a fold, for both protocols
+            E = _encoder(enc_spec).fit(T[enc_spec[0]][tr]).transform(T[enc_spec[0]])
+            feats[e] = {"ind": E, "sn": _speaker_norm(E, spk) if "sn" in protocols else None}
+        for proto in protocols:
+            for b in names:
+                X = feats[b][proto]
+                grid = C_GRID[proto][b if b in pooled else "enc"]
                 if one_c:
                     grid = [grid[len(grid) // 2]]
                 p, cls, C = _branch(X[tr], y[tr], spk[tr], X[te], grid)
                 assert cls == classes
-                P[b][te] = p
-                picked[b].append(C)
+                P[(proto, b)][te] = p
+                picked[(proto, b)].append(C)
+        logger.info("speaker %s done (%.0f s)", test, time.perf_counter() - t0)
+    if probs:
+        np.savez(probs, y=y, classes=np.asarray(classes),
+                 **{f"{p}__{b}": v for (p, b), v in P.items()})
+    for proto in protocols:
         today = ("vuv", "vq") if proto == "ind" else ("vuv",)
 
-        def row(label, branches, P=P, proto=proto, picked=picked):
-            s = sum(P[b] for b in branches)
+        def row(label, branches, proto=proto):
+            s = sum(P[(proto, b)] for b in branches)
             ua = balanced_accuracy_score(y, np.asarray(classes)[s.argmax(1)])
-            rows.append({"protocol": proto, "row": label, "ua": round(float(ua), 4),
-                         "C": {b: max(set(picked[b]), key=picked[b].count) for b in branches}})
+            C = {b: max(set(picked[(proto, b)]), key=picked[(proto, b)].count) for b in branches}
+            rows.append({"protocol": proto, "row": label, "ua": round(float(ua), 4), "C": C})
 
-        if "cmp" in P:
+        if "cmp" in pooled:
             row("anchor: openSMILE ComParE_2016 + linear SVM", ("cmp",))
         row("today: " + " + ".join(today), today)
         for e in encodings:
@@ -337,8 +343,9 @@ def main(argv: list[str] | None = None) -> int:
                 exts = {k: v for k, v in _extractors(args.smoke, anchor).items()
                         if k in used or k in ("vuv", "vq", "cmp")}
                 T = tables(manifest, exts, cache)
+                probs = f"{args.json}.{name}.npz" if args.json else None
                 results[name] = quick(manifest, T, encodings, tuple(args.protocols),
-                                      one_c=args.smoke)
+                                      one_c=args.smoke, probs=probs)
                 if args.smoke:  # the harness's specs at least parse and build
                     from emoclassic.fusion import build_pipeline
 

@@ -147,7 +147,7 @@ class BagOfAudioWords(_FrameEncoder):
     _owner = "boaw"
 
     def __init__(self, n_words: int = 256, *, codebook: str = "kmeans", assignment: str = "hard",
-                 n_assign: int = 1, weighting: str = "tf", max_fit_frames: int = 50000,
+                 n_assign: int = 1, weighting: str = "tf", max_fit_frames: int = 20000,
                  standardize: bool = True, frame_dim: int | None = None,
                  random_state: int | None = 0):  # fmt: skip
         self.n_words = n_words
@@ -295,7 +295,7 @@ class FisherVectors(_FrameEncoder):
 
     def __init__(self, n_components: int = 32, *, power: float = 0.5, l2: bool = True,
                  variances: bool = True, max_iter: int = 100, reg_covar: float = 1e-3,
-                 max_fit_frames: int = 50000, standardize: bool = True,
+                 max_fit_frames: int = 20000, standardize: bool = True,
                  frame_dim: int | None = None, random_state: int | None = 0):  # fmt: skip
         self.n_components = n_components
         self.power = power

@@ -262,7 +262,7 @@ def test_spec_parses_encode_and_builds_the_step():
         ({"type": "frame_llds", "encode": {"type": "boaw", "n_words": 1}}, "n_words"),
         ({"type": "frame_llds", "encode": {"type": "fisher", "power": 0}}, "power"),
         ({"type": "pooled", "encode": "fisher"}, "frame sequences"),
-        ({"type": "frame_llds", "pca": 10}, "without encode"),
+        ({"type": "frame_llds", "pca": 10}, "or give it encode"),
     ],
 )
 def test_bad_encode_specs_are_one_line_config_errors(block, message):

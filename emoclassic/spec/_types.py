@@ -274,10 +274,9 @@ class BlockSpec(_ReadView):
                       if options.get(k, "none") != "none"]  # fmt: skip
             if fixed:
                 raise ConfigError(
-                    f"{where}: a {type_name} block without encode keeps its row layout (length, "
-                    "dim, max_frames, frames) for the sequence model, which normalises frames "
-                    "itself; drop "
-                    f"{', '.join(fixed)}"
+                    f"{where}: a {type_name} block keeps its row layout (length, dim, max_frames, "
+                    "frames) for the sequence model, which normalises frames itself; drop "
+                    f"{', '.join(fixed)}, or give it encode"
                 )
             # never normalised or adapted, even in a spec that does so
             options.setdefault("speaker_normalization", False)

@@ -25,7 +25,12 @@ encoding alone, and the recommended recipe + each encoding (one more voting bran
         --corpus emovo:/work/shared/data/emovo --cache /tmp/h19-cache --json out.json
     .venv/bin/python benchmarks/quality/frame_encodings.py --smoke     # demo corpus, seconds
 
-``--encodings`` picks rows by name (:data:`ENCODINGS`); ``--no-anchor`` skips openSMILE.
+``--encodings`` picks rows by name (:data:`ENCODINGS`); ``--no-anchor`` skips openSMILE;
+``--timing N`` also times extraction + prediction of N clips (no feature cache) for each
+recommended spec with and without the first encoding's branch (the issue's 2x budget):
+
+    .venv/bin/python benchmarks/quality/frame_encodings.py --corpus emodb:/work/shared/data/emodb \
+        --cache /tmp/h19-cache --encodings fv32 --protocols ind --no-anchor --timing 40
 """
 
 from __future__ import annotations
@@ -282,6 +287,44 @@ def harness(manifest, specs, *, cache: str, n_jobs: int) -> list[dict]:
     return rows
 
 
+# --------------------------------------------------------------------------- cost
+def timing(manifest, encoding: str, enc: tuple, *, n: int, repeats: int, cache: str,
+           smoke: bool) -> dict[str, float]:
+    """Extraction + prediction seconds of ``n`` clips (no feature cache), each recommended spec
+    with and without the encoding's branch: models fitted with fixed C, best of ``repeats``
+    interleaved."""
+    import copy
+
+    from emoclassic import config_context
+    from emoclassic.evaluation import fit_final
+    from emoclassic.prediction import predict_manifest
+    from emoclassic.spec import load_spec
+
+    fixed = {"recommended-audio": {"classifier.C": 0.001, "fusion.classifiers.vq.C": 0.01},
+             "recommended-audio-speaker-norm": {"classifier.C": 0.0003}}
+    models = {}
+    for name, params in fixed.items():
+        base = load_spec(name).to_dict()
+        for label, spec, p in ((name, base, params),
+                               (f"{name} + {encoding}",
+                                _with_encoding(base, encoding, _frame_block(enc, smoke)),
+                                {**params, "fusion.classifiers.enc.C": 0.01})):
+            spec = copy.deepcopy(spec)
+            spec.pop("grid", None)
+            if smoke:
+                spec["cv"] = {"scheme": "group", "n_splits": 2}
+            models[label] = fit_final(spec, manifest, params=p, cache=cache, progress=False)
+    sub = manifest.iloc[:: max(1, len(manifest) // n)].head(n).reset_index(drop=True)
+    best = {k: float("inf") for k in models}
+    for _ in range(repeats):
+        for k, est in models.items():
+            t0 = time.perf_counter()
+            with config_context(cache=None, n_jobs=1, progress=False):
+                predict_manifest(est, sub, cache=None, n_jobs=1)
+            best[k] = min(best[k], time.perf_counter() - t0)
+    return {k: round(v, 3) for k, v in best.items()}
+
+
 # --------------------------------------------------------------------------- main
 def table(results: dict[str, list[dict]]) -> str:
     """One Markdown table: a row per recipe and protocol, a UA column per corpus."""
@@ -306,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--protocols", nargs="*", default=["ind", "sn"], choices=["ind", "sn"])
     ap.add_argument("--harness", action="store_true", help="nested run_cv on specs instead")
     ap.add_argument("--no-anchor", action="store_true", help="skip openSMILE ComParE")
+    ap.add_argument("--timing", type=int, default=0, metavar="N",
+                    help="also time extraction + prediction of N clips of the first corpus, "
+                         "each recommended spec with and without the first encoding's branch")
     ap.add_argument("-j", "--jobs", type=int, default=1)
     ap.add_argument("--json", default=None, help="write the rows here")
     args = bench.parse_args(ap, argv)
@@ -355,6 +401,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"({bench.describe_machine()})", flush=True)
         print()
         print(table(results))
+        if args.timing or args.smoke:
+            first = next(iter(corpora.values()))
+            enc = next(iter(encodings))
+            cost = timing(first, enc, encodings[enc], n=args.timing or 4,
+                          repeats=1 if args.smoke else 2, cache=cache, smoke=args.smoke)
+            print("\nextraction + prediction, seconds:", cost)
+            results["timing"] = cost
         if args.json:
             bench.write_json(args.json, {"machine": bench.machine(), "results": results,
                                          "mode": "harness" if args.harness else "quick"})

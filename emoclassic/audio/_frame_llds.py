@@ -20,11 +20,10 @@ import logging
 import numpy as np
 
 from ..exceptions import ConfigError
-from ._base import AudioExtractor
-from ._descriptors import FRAME_GROUP_ROWS, _Shared, frame_llds
+from ._descriptors import FRAME_GROUP_ROWS, frame_llds
 from ._frames import FRAME_HEADER
 from ._io import NORMALIZE_CHOICES, _load
-from ._pooled import _SOURCE, _source_key
+from ._pooled import _SOURCE, SharedAnalysis
 from ._pooled_plan import FEATURE_DEFINITION, SPECTRAL_NAMES, _plan
 
 logger = logging.getLogger(__name__)
@@ -39,7 +38,7 @@ FRAME_DEFINITION = 1
 _DECODE_LIMIT = 600.0
 
 
-class FrameDescriptors(AudioExtractor):
+class FrameDescriptors(SharedAnalysis):
     """Low-level descriptors per frame (+ deltas), padded or truncated to ``max_frames``.
 
     Stateless and cached like every extractor; the row layout is that of
@@ -202,26 +201,9 @@ class FrameDescriptors(AudioExtractor):
         return FRAME_HEADER + int(self.max_frames) * self.frame_dim
 
     # -- computing -----------------------------------------------------------------------
-    def _load_kwargs(self) -> dict:  # trimming and normalisation follow the band limit
-        return {**super()._load_kwargs(), "trim": False, "normalize": None}
-
-    def _prepare_wave(self, y: np.ndarray, name="waveform") -> np.ndarray:
-        return y
-
-    def _compute_one(self, item):
-        # the item's source: a pooled block of the same model analysing the same clip with
-        # the same settings finds its decoding and STFT done (_descriptors._Shared)
-        token = _SOURCE.set(_source_key(item.payload))
-        try:
-            return super()._compute_one(item)
-        finally:
-            _SOURCE.reset(token)
-
     def _features_from_file(self, path: str, *, start=None, end=None) -> np.ndarray:
         kwargs = self._load_kwargs()
-        key = ("decoded", _DECODE_LIMIT, *sorted(kwargs.items()))
-        y = _Shared.get(_SOURCE.get(), key, lambda: _load(
-            path, start=start, end=end, max_seconds=_DECODE_LIMIT, **kwargs))
+        y = self._decoded(path, start, end, _DECODE_LIMIT)  # shared with the pooled blocks
         if y is None:  # longer than the pooled blocks decode whole: the frames kept only
             seconds = int(self.max_frames) * int(self.hop_length) / int(self.sr) + 1.0
             end_s = seconds if start is None else float(start) + seconds

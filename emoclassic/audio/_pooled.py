@@ -81,7 +81,36 @@ def _source_key(payload) -> Hashable | None:
     return None
 
 
-class PooledFeatures(AudioExtractor):
+class SharedAnalysis(AudioExtractor):
+    """What the descriptor extractors (pooled vectors, per-frame descriptors) share: a clip is
+    read as it is (band limit, trimming and level normalisation happen in the descriptor code,
+    after the band limit: see :func:`._descriptors._features_of`), and the decoding and analysis
+    of one clip are shared with the model's other such blocks (:class:`._descriptors._Shared`,
+    keyed by the item's source while it is computed)."""
+
+    def _load_kwargs(self) -> dict:
+        return {**super()._load_kwargs(), "trim": False, "normalize": None}
+
+    def _prepare_wave(self, y: np.ndarray, name="waveform") -> np.ndarray:
+        return y
+
+    def _compute_one(self, item):
+        token = _SOURCE.set(_source_key(item.payload))
+        try:
+            return super()._compute_one(item)
+        finally:
+            _SOURCE.reset(token)
+
+    def _decoded(self, path: str, start, end, limit: float) -> np.ndarray | None:
+        """The clip at ``sr`` (None when longer than ``limit`` seconds and not decoded whole),
+        decoded once for every block of the model that reads it with the same settings."""
+        kwargs = self._load_kwargs()
+        return _Shared.get(_SOURCE.get(), ("decoded", limit, *sorted(kwargs.items())),
+                           lambda: _load(path, start=start, end=end, max_seconds=limit,
+                                         **kwargs))  # fmt: skip
+
+
+class PooledFeatures(SharedAnalysis):
     """Pooled spectral, cepstral, energy and pitch statistics: one vector per clip.
 
     Parameters
@@ -224,22 +253,6 @@ class PooledFeatures(AudioExtractor):
         names = "\n".join(self._get_plan().names).encode()
         return {**out, "recipe": hashlib.sha1(names).hexdigest()[:16]}
 
-    # trimming and level normalisation happen in the descriptor code, after the band limit
-    # (see _features_of), not when the file is read
-    def _load_kwargs(self) -> dict:
-        return {**super()._load_kwargs(), "trim": False, "normalize": None}
-
-    def _prepare_wave(self, y: np.ndarray, name="waveform") -> np.ndarray:
-        return y
-
-    def _compute_one(self, item):
-        # the item's source, so that the next block of the model analysing it finds the
-        # shared work done (_descriptors._Shared)
-        token = _SOURCE.set(_source_key(item.payload))
-        try:
-            return super()._compute_one(item)
-        finally:
-            _SOURCE.reset(token)
 
     def _features(self, y: np.ndarray) -> np.ndarray:
         return _features_of(y, self._get_plan(), trim=bool(self.trim),
@@ -248,9 +261,7 @@ class PooledFeatures(AudioExtractor):
 
     def _features_from_file(self, path: str, *, start=None, end=None) -> np.ndarray:
         limit = float(self.max_duration)
-        kwargs = self._load_kwargs()
-        y = _Shared.get(_SOURCE.get(), ("decoded", limit, *sorted(kwargs.items())),
-                        lambda: _load(path, start=start, end=end, max_seconds=limit, **kwargs))
+        y = self._decoded(path, start, end, limit)
         if y is None:  # too long: stream it in windows (nothing was decoded yet)
             return self._windowed(path, start, end)
         if len(y) > limit * self.sr:  # a long file of a format decoded whole: window in memory

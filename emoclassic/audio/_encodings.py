@@ -98,6 +98,11 @@ class _FrameEncoder(TransformerMixin, BaseEstimator):
             self.mean_, self.scale_ = np.zeros(F.shape[1]), np.ones(F.shape[1])
         return (F - self.mean_) / self.scale_, lengths
 
+    def fit(self, X, y=None):
+        """Learn the frame standardisation and the encoder's model (``_fit``), on one thread."""
+        with _one_thread():
+            return self._fit(X)
+
     def _frames_of(self, X) -> tuple[np.ndarray, np.ndarray]:
         F, lengths = self._sequences(X, reset=False)
         if F.shape[1] != self.frame_dim_:
@@ -176,12 +181,8 @@ class BagOfAudioWords(_FrameEncoder):
         if self.weighting not in ("tf", "count", "log", "tfidf"):
             raise ConfigError(f"boaw: weighting={self.weighting!r}; valid: tf, count, log, tfidf")
 
-    def fit(self, X, y=None):
-        """Learn the frame standardisation, the codebook and (``tfidf``) the word weights."""
-        with _one_thread():
-            return self._fit(X)
-
     def _fit(self, X):
+        """Learn the frame standardisation, the codebook and (``tfidf``) the word weights."""
         F, _ = self._fit_frames(X)
         k = int(self.n_words)
         if F.shape[0] < k:
@@ -322,12 +323,8 @@ class FisherVectors(_FrameEncoder):
         if isinstance(r, bool) or not isinstance(r, (int, float)) or r < 0:
             raise ConfigError(f"fisher: reg_covar={r!r} must be a number >= 0")
 
-    def fit(self, X, y=None):
-        """Learn the frame standardisation and the diagonal mixture."""
-        with _one_thread():
-            return self._fit(X)
-
     def _fit(self, X):
+        """Learn the frame standardisation and the diagonal mixture."""
         from sklearn.mixture import GaussianMixture
 
         F, _ = self._fit_frames(X)
